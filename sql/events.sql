@@ -1,0 +1,87 @@
+-- sql/events.sql — validate, normalise and deduplicate one micro-batch for table `events`.
+--
+-- Inputs (registered by floe):
+--   bronze     one row per bronze record: _ord (read order), _error/_error_detail (what the decoder
+--              found: invalid_utf8, invalid_json, not_an_object, empty_record, record_too_large,
+--              missing_field, wrong_type), lineage (shard_id, sequence_number, sub_sequence,
+--              arrival_ts), and one text column per input field of catalog/events.toml + `extra`.
+--   committed  event_id of rows already in `events` within the dedup lookback window.
+--
+-- Output: exactly one row per bronze row. floe_reason is NULL for a row to keep; a reason starting
+-- with `duplicate` is a counted dedup drop; any other reason sends the record to `events_bad`.
+WITH typed AS (
+  SELECT
+    _ord, _error, _error_detail, shard_id, sequence_number, sub_sequence,
+    lower(trim(event_id))                                   AS event_id,
+    collector_tstamp                                        AS collector_tstamp_text,
+    TRY_CAST(collector_tstamp AS TIMESTAMP)                 AS collector_ts,
+    dvce_created_tstamp                                     AS dvce_created_tstamp_text,
+    TRY_CAST(dvce_created_tstamp AS TIMESTAMP)              AS dvce_ts,
+    trim(event)                                             AS event,
+    lower(trim(platform))                                   AS platform,
+    nullif(trim(app_id), '')                                AS app_id,
+    nullif(trim(user_id), '')                               AS user_id,
+    nullif(trim(domain_userid), '')                         AS domain_userid,
+    nullif(trim(domain_sessionid), '')                      AS domain_sessionid,
+    page_url, page_title, page_referrer, useragent,
+    nullif(trim(br_lang), '')                               AS br_lang,
+    upper(nullif(trim(geo_country), ''))                    AS geo_country,
+    contexts, unstruct_event, extra
+  FROM bronze
+),
+checked AS (
+  SELECT *,
+    CASE
+      WHEN _error IS NOT NULL THEN _error
+      WHEN NOT regexp_like(event_id, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') THEN 'invalid_uuid'
+      WHEN NOT regexp_like(collector_tstamp_text, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')
+           OR collector_ts IS NULL THEN 'invalid_timestamp'
+      WHEN dvce_created_tstamp_text IS NOT NULL AND (dvce_ts IS NULL OR NOT regexp_like(dvce_created_tstamp_text,
+           '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')) THEN 'invalid_timestamp'
+      WHEN event = '' THEN 'missing_field'
+      WHEN platform = '' THEN 'missing_field'
+    END AS reason,
+    CASE
+      WHEN _error IS NOT NULL THEN _error_detail
+      WHEN NOT regexp_like(event_id, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') THEN 'event_id: ' || event_id
+      WHEN NOT regexp_like(collector_tstamp_text, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')
+           OR collector_ts IS NULL THEN 'collector_tstamp: ' || collector_tstamp_text
+      WHEN dvce_created_tstamp_text IS NOT NULL THEN 'dvce_created_tstamp: ' || dvce_created_tstamp_text
+      WHEN event = '' THEN 'event is empty'
+      WHEN platform = '' THEN 'platform is empty'
+    END AS detail
+  FROM typed
+),
+ranked AS (
+  SELECT c.*,
+    ROW_NUMBER() OVER (PARTITION BY c.reason IS NULL, c.event_id ORDER BY c._ord) AS copy_number,
+    k.event_id IS NOT NULL AS already_committed
+  FROM checked c
+  LEFT JOIN (SELECT DISTINCT event_id FROM committed) k
+    ON c.reason IS NULL AND k.event_id = c.event_id
+)
+SELECT
+  _ord,
+  CASE
+    WHEN reason IS NOT NULL THEN reason
+    WHEN already_committed THEN 'duplicate_committed'
+    WHEN copy_number > 1 THEN 'duplicate_in_batch'
+  END AS floe_reason,
+  CASE
+    WHEN reason IS NOT NULL THEN detail
+    WHEN already_committed OR copy_number > 1 THEN 'event_id: ' || event_id
+  END AS floe_detail,
+  event_id,
+  collector_ts                        AS collector_tstamp,
+  event,
+  platform,
+  app_id,
+  dvce_ts                             AS dvce_created_tstamp,
+  user_id, domain_userid, domain_sessionid,
+  page_url, page_title, page_referrer, useragent, br_lang, geo_country,
+  contexts, unstruct_event, extra,
+  now()                               AS load_tstamp,
+  shard_id                            AS source_shard_id,
+  sequence_number                     AS source_sequence_number,
+  sub_sequence                        AS source_sub_sequence
+FROM ranked

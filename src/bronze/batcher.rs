@@ -1,0 +1,94 @@
+//! When a shard's open batch becomes an object: on a record count, a byte size, or an age,
+//! whichever comes first. Records are added a whole source read at a time, so the records of
+//! one Kinesis record (KPL sub-records) never straddle two objects.
+
+use std::time::{Duration, Instant};
+
+use crate::source::Record;
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    pub max_records: usize,
+    pub max_bytes: u64,
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct Batcher {
+    records: Vec<Record>,
+    bytes: u64,
+    opened: Option<Instant>,
+}
+
+impl Batcher {
+    pub fn push(&mut self, records: Vec<Record>, now: Instant) {
+        if records.is_empty() {
+            return;
+        }
+        self.opened.get_or_insert(now);
+        self.bytes += records.iter().map(|r| r.data.len() as u64).sum::<u64>();
+        self.records.extend(records);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Full by count or size.
+    pub fn is_full(&self, p: &FlushPolicy) -> bool {
+        self.records.len() >= p.max_records || self.bytes >= p.max_bytes
+    }
+
+    /// Open for longer than the policy's age.
+    pub fn is_due(&self, p: &FlushPolicy, now: Instant) -> bool {
+        self.opened.is_some_and(|t| now.duration_since(t) >= p.max_age)
+    }
+
+    /// When the open batch becomes due, if one is open.
+    pub fn deadline(&self, p: &FlushPolicy) -> Option<Instant> {
+        self.opened.map(|t| t + p.max_age)
+    }
+
+    /// Hand over the records and start a new batch.
+    pub fn take(&mut self) -> Vec<Record> {
+        self.bytes = 0;
+        self.opened = None;
+        std::mem::take(&mut self.records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Position, SequenceNumber};
+
+    fn recs(n: usize, size: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                data: bytes::Bytes::from(vec![b'x'; size]),
+                position: Position::new(SequenceNumber::from_u64(i as u64), 0),
+                partition_key: String::new(),
+                arrival_ts_micros: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flushes_on_count_size_and_age() {
+        let p = FlushPolicy { max_records: 10, max_bytes: 1000, max_age: Duration::from_secs(5) };
+        let t0 = Instant::now();
+        let mut b = Batcher::default();
+        assert!(!b.is_due(&p, t0 + Duration::from_secs(60)), "an empty batch is never due");
+        b.push(recs(9, 1), t0);
+        assert!(!b.is_full(&p));
+        b.push(recs(1, 1), t0);
+        assert!(b.is_full(&p));
+        assert_eq!(b.take().len(), 10);
+        b.push(recs(2, 600), t0);
+        assert!(b.is_full(&p), "size");
+        b.take();
+        b.push(recs(1, 1), t0);
+        assert!(!b.is_due(&p, t0 + Duration::from_secs(4)));
+        assert!(b.is_due(&p, t0 + Duration::from_secs(5)));
+    }
+}

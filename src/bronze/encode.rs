@@ -1,0 +1,212 @@
+//! Bronze objects: records as received plus where they came from, in Parquet (zstd; default) or
+//! gzipped JSON lines. Both hold the same fields, so silver reads either into the same Arrow
+//! batch ([`bronze_schema`]).
+//!
+//! In JSON lines the payload is `data` when it is valid UTF-8 and `data_base64` otherwise, so
+//! no byte of the input is changed.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use base64::Engine;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::config::BronzeFormat;
+use crate::error::{Error, Result};
+use crate::model::ShardId;
+use crate::source::Record;
+
+pub fn bronze_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("data", DataType::Binary, false),
+        Field::new("shard_id", DataType::Utf8, false),
+        Field::new("sequence_number", DataType::Utf8, false),
+        Field::new("sub_sequence", DataType::Int64, false),
+        Field::new("partition_key", DataType::Utf8, false),
+        Field::new("arrival_ts", ts.clone(), false),
+        Field::new("ingest_ts", ts, false),
+    ]))
+}
+
+/// Records of one shard as an Arrow batch in the bronze schema.
+pub fn to_batch(shard: &ShardId, records: &[Record], ingest_ts_micros: i64) -> Result<RecordBatch> {
+    let n = records.len();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(BinaryArray::from_iter_values(records.iter().map(|r| r.data.as_ref()))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(shard.as_str(), n))),
+        Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.position.seq.as_str()))),
+        Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.position.sub as i64))),
+        Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.partition_key.as_str()))),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(records.iter().map(|r| r.arrival_ts_micros))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(ingest_ts_micros, n)).with_timezone("UTC")),
+    ];
+    Ok(RecordBatch::try_new(bronze_schema(), cols)?)
+}
+
+/// Serialise a bronze batch in `format`.
+pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32) -> Result<Bytes> {
+    match format {
+        BronzeFormat::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+                .build();
+            let mut buf = Vec::new();
+            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+            w.write(batch)?;
+            w.close()?;
+            Ok(Bytes::from(buf))
+        }
+        BronzeFormat::JsonLines => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            for line in json_lines(batch)? {
+                serde_json::to_writer(&mut gz, &line)?;
+                gz.write_all(b"\n").map_err(|e| Error::invalid(format!("gzip: {e}")))?;
+            }
+            let buf = gz.finish().map_err(|e| Error::invalid(format!("gzip: {e}")))?;
+            Ok(Bytes::from(buf))
+        }
+    }
+}
+
+/// Read a bronze object back into batches of the bronze schema.
+pub fn decode(bytes: Bytes, format: BronzeFormat) -> Result<Vec<RecordBatch>> {
+    match format {
+        BronzeFormat::Parquet => {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+                .with_batch_size(65_536)
+                .build()?;
+            let schema = bronze_schema();
+            reader
+                .map(|b| {
+                    // re-stamp with our schema: files written by older versions may differ in metadata only
+                    let b = b?;
+                    Ok(RecordBatch::try_new(schema.clone(), b.columns().to_vec())?)
+                })
+                .collect()
+        }
+        BronzeFormat::JsonLines => {
+            let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(&bytes[..]));
+            let mut lines = Vec::new();
+            for line in reader.lines() {
+                let line = line.map_err(|e| Error::invalid(format!("bronze jsonl.gz: {e}")))?;
+                lines.push(serde_json::from_str::<JsonLine>(&line)?);
+            }
+            Ok(vec![from_json_lines(&lines)?])
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonLine {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    data_base64: Option<String>,
+    shard_id: String,
+    sequence_number: String,
+    sub_sequence: i64,
+    partition_key: String,
+    arrival_ts: i64,
+    ingest_ts: i64,
+}
+
+fn json_lines(batch: &RecordBatch) -> Result<Vec<JsonLine>> {
+    let col = |i: usize| batch.column(i).clone();
+    let data = downcast::<BinaryArray>(&col(0))?;
+    let shard = downcast::<StringArray>(&col(1))?;
+    let seq = downcast::<StringArray>(&col(2))?;
+    let sub = downcast::<Int64Array>(&col(3))?;
+    let pk = downcast::<StringArray>(&col(4))?;
+    let arrival = downcast::<TimestampMicrosecondArray>(&col(5))?;
+    let ingest = downcast::<TimestampMicrosecondArray>(&col(6))?;
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            let raw = data.value(i);
+            let (text, b64) = match std::str::from_utf8(raw) {
+                Ok(s) => (Some(s.to_string()), None),
+                Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(raw))),
+            };
+            JsonLine {
+                data: text,
+                data_base64: b64,
+                shard_id: shard.value(i).to_string(),
+                sequence_number: seq.value(i).to_string(),
+                sub_sequence: sub.value(i),
+                partition_key: pk.value(i).to_string(),
+                arrival_ts: arrival.value(i),
+                ingest_ts: ingest.value(i),
+            }
+        })
+        .collect())
+}
+
+fn from_json_lines(lines: &[JsonLine]) -> Result<RecordBatch> {
+    let mut data = Vec::with_capacity(lines.len());
+    for l in lines {
+        data.push(match (&l.data, &l.data_base64) {
+            (Some(s), _) => s.as_bytes().to_vec(),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|e| Error::invalid(format!("bronze jsonl.gz: bad data_base64: {e}")))?,
+            (None, None) => return Err(Error::invalid("bronze jsonl.gz: a line has neither data nor data_base64")),
+        });
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(BinaryArray::from_iter_values(data.iter())),
+        Arc::new(StringArray::from_iter_values(lines.iter().map(|l| l.shard_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(lines.iter().map(|l| l.sequence_number.as_str()))),
+        Arc::new(Int64Array::from_iter_values(lines.iter().map(|l| l.sub_sequence))),
+        Arc::new(StringArray::from_iter_values(lines.iter().map(|l| l.partition_key.as_str()))),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(lines.iter().map(|l| l.arrival_ts)).with_timezone("UTC")),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(lines.iter().map(|l| l.ingest_ts)).with_timezone("UTC")),
+    ];
+    Ok(RecordBatch::try_new(bronze_schema(), cols)?)
+}
+
+/// Downcast an Arrow column, with an error instead of a panic when the type is not the expected one.
+pub fn downcast<T: Array + 'static>(a: &ArrayRef) -> Result<&T> {
+    a.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| Error::invalid(format!("unexpected column type {}", a.data_type())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Position, SequenceNumber};
+
+    fn records() -> Vec<Record> {
+        [b"{\"a\":1}".to_vec(), vec![0xff, 0xfe], Vec::new()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| Record {
+                data: Bytes::from(d),
+                position: Position::new(SequenceNumber::from_u64(10 + i as u64), i as u64),
+                partition_key: format!("pk{i}"),
+                arrival_ts_micros: 1_000_000 + i as i64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_formats_round_trip_every_byte() {
+        let shard = ShardId::new("s1").unwrap();
+        let batch = to_batch(&shard, &records(), 5).unwrap();
+        for format in [BronzeFormat::Parquet, BronzeFormat::JsonLines] {
+            let bytes = encode(&batch, format, 3).unwrap();
+            let back = decode(bytes, format).unwrap();
+            assert_eq!(back.len(), 1);
+            assert_eq!(back[0], batch, "{format:?}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Where bronze objects live: an `object_store` behind a URL, so the local filesystem (embedded
+//! default) and S3 take the same code path. Objects are written whole with one `put` — atomic on
+//! both — so a reader never sees half an object.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjPath;
+
+use super::layout::BronzeKey;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct BronzeObject {
+    pub key: BronzeKey,
+    pub location: ObjPath,
+    pub size: u64,
+}
+
+#[derive(Clone)]
+pub struct BronzeStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjPath,
+    /// Set for `file://` locations: puts are fsynced there, as S3 is durable on acknowledgement.
+    local_root: Option<PathBuf>,
+}
+
+impl BronzeStore {
+    pub fn open(url: &str) -> Result<Self> {
+        if let Some(path) = url.strip_prefix("file://") {
+            let root = PathBuf::from(path);
+            std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
+            return Ok(Self { store: Arc::new(store), prefix: ObjPath::default(), local_root: Some(root) });
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let store = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+            return Ok(Self { store: Arc::new(store), prefix: ObjPath::from(prefix), local_root: None });
+        }
+        Err(Error::invalid(format!("bronze location {url:?}: expected file:// or s3://")))
+    }
+
+    fn location(&self, key: &BronzeKey) -> ObjPath {
+        let rel = key.path();
+        if self.prefix.as_ref().is_empty() { ObjPath::from(rel) } else { ObjPath::from(format!("{}/{rel}", self.prefix)) }
+    }
+
+    /// Write `bytes` under `key` and return once the object is durable.
+    pub async fn put(&self, key: &BronzeKey, bytes: Bytes) -> Result<ObjPath> {
+        let location = self.location(key);
+        self.store.put(&location, bytes.into()).await?;
+        if let Some(root) = &self.local_root {
+            let file = root.join(location.as_ref());
+            tokio::task::spawn_blocking(move || std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| Error::io(file, e)))
+                .await
+                .map_err(|e| Error::invalid(format!("fsync task failed: {e}")))??;
+        }
+        Ok(location)
+    }
+
+    /// Every bronze object of `stream` (files that are not bronze keys are ignored).
+    pub async fn list(&self, stream: &str) -> Result<Vec<BronzeObject>> {
+        let base = if self.prefix.as_ref().is_empty() {
+            ObjPath::from(stream)
+        } else {
+            ObjPath::from(format!("{}/{stream}", self.prefix))
+        };
+        let metas: Vec<_> = self.store.list(Some(&base)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                BronzeKey::parse(m.location.as_ref())
+                    .filter(|k| k.stream == stream)
+                    .map(|key| BronzeObject { key, location: m.location, size: m.size })
+            })
+            .collect())
+    }
+
+    pub async fn get(&self, location: &ObjPath) -> Result<Bytes> {
+        Ok(self.store.get(location).await?.bytes().await?)
+    }
+}

@@ -1,0 +1,127 @@
+//! The command line. Every subcommand's `--help` explains it with an example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "floe",
+    version,
+    about = "Kinesis → S3 bronze → Apache Iceberg silver, exactly once",
+    long_about = "floe drains a stream into raw bronze objects, then cleans, validates and deduplicates them \
+into Apache Iceberg tables, committing each batch's progress in the same snapshot (exactly-once).\n\n\
+With no configuration it runs the embedded default: a local spool directory as the source, and a \
+local warehouse with Iceberg's SQL catalog on SQLite, all under ./floe-data.\n\n\
+Try:  floe run --demo"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, the embedded default applies. [env: FLOE_CONFIG]
+    #[arg(long, global = true, env = "FLOE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Local warehouse directory (catalog, tables, bronze, checkpoints) [default: ./floe-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub warehouse: Option<PathBuf>,
+    /// Spool directory of NDJSON files to load [default: <warehouse>/spool]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Log format on stderr; the level comes from RUST_LOG (default: info for floe).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the loader: bronze (source → raw objects) and silver (raw objects → Iceberg tables).
+    #[command(after_help = "Examples:\n  floe run --demo                         # generate 1M events and load them\n  floe run --until-idle --spool ./incoming  # load what is there, then exit\n  floe run --config floe.toml               # daemon; stops cleanly on SIGTERM")]
+    Run(RunArgs),
+    /// Write synthetic product-analytics events (with duplicates and malformed records) into the spool.
+    #[command(after_help = "Example:\n  floe generate --events 100000 --shards 4 --duplicate-rate 0.02 --malformed-rate 0.01")]
+    Generate(GenerateArgs),
+    /// Run SQL over the catalog's tables and print the result.
+    #[command(after_help = "Examples:\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\"")]
+    Query(QueryArgs),
+    /// Per-shard checkpoint, watermark and backlog; per-table totals.
+    #[command(after_help = "Example:\n  floe status --json")]
+    Status(StatusArgs),
+    /// Validate the configuration, the table definitions and the SQL transforms; writes nothing.
+    #[command(after_help = "Example (in CI before a deploy):\n  floe check --config floe.toml")]
+    Check,
+    /// Create the namespace and the tables that are missing; add new optional columns.
+    #[command(after_help = "Example:\n  floe init --config floe.toml")]
+    Init,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Exit 0 once every source is drained and silver has caught up (batch mode).
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Generate events into the spool first, then load them until idle, with progress and a summary.
+    #[arg(long)]
+    pub demo: bool,
+    /// How many events `--demo` generates.
+    #[arg(long, default_value_t = 1_000_000, requires = "demo")]
+    pub demo_events: u64,
+    /// Bronze object format: parquet (default) or jsonl.
+    #[arg(long, value_name = "FORMAT")]
+    pub bronze_format: Option<String>,
+    /// Run only the bronze stage (source → bronze objects).
+    #[arg(long, conflicts_with = "silver_only")]
+    pub bronze_only: bool,
+    /// Run only the silver stage (bronze objects → tables).
+    #[arg(long)]
+    pub silver_only: bool,
+    /// Print the end-of-run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Number of spool files (each file is a shard).
+    #[arg(long, default_value_t = 4)]
+    pub shards: usize,
+    /// Share of records that are exact re-sends of an earlier event.
+    #[arg(long, default_value_t = 0.02)]
+    pub duplicate_rate: f64,
+    /// Share of records that are malformed (bad JSON, missing fields, bad timestamps, …).
+    #[arg(long, default_value_t = 0.01)]
+    pub malformed_rate: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// SQL (DataFusion dialect). Tables are named by their name in the namespace (`events`).
+    pub sql: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}

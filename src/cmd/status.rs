@@ -1,0 +1,130 @@
+//! `floe status`: per shard — checkpoint, watermark, bronze backlog; per table — last snapshot,
+//! and the totals its snapshot summaries add up to (records in = rows + dedup drops + rejected).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::bronze::store::BronzeStore;
+use crate::catalog::commit::{self, Watermarks};
+use crate::checkpoint::local::read_file;
+use crate::config::Config;
+use crate::error::Result;
+
+#[derive(Debug, Serialize)]
+pub struct ShardStatus {
+    pub shard: String,
+    pub checkpoint: Option<String>,
+    pub ended: bool,
+    pub watermark: Option<String>,
+    pub backlog_objects: u64,
+    pub backlog_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableStatus {
+    pub table: String,
+    pub snapshot_id: Option<i64>,
+    pub snapshots: usize,
+    /// Sums of the `floe.*` counters over the snapshot ancestry.
+    pub totals: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub shards: Vec<ShardStatus>,
+    pub tables: Vec<TableStatus>,
+}
+
+pub async fn status(cfg: &Config) -> Result<Status> {
+    let (catalog, tables, _) = super::open_tables(cfg).await?;
+    let checkpoints = read_file(&cfg.checkpoint_path)?;
+    let objects = BronzeStore::open(&cfg.bronze.location)?.list(&cfg.source.stream).await?;
+    let mut table_status = Vec::new();
+    let mut lowest: Option<Watermarks> = None;
+    for m in &tables {
+        for ident in [&m.ident, &m.bad_ident] {
+            let t = catalog.load_table(ident).await?;
+            let w = commit::watermarks(&t);
+            lowest = Some(match lowest {
+                None => w,
+                Some(l) => l.into_iter().filter_map(|(s, p)| w.get(&s).map(|q| (s, p.min(q.clone())))).collect(),
+            });
+            table_status.push(TableStatus {
+                table: ident.name().to_string(),
+                snapshot_id: t.metadata().current_snapshot_id(),
+                snapshots: t.metadata().snapshots().count(),
+                totals: totals(&t),
+            });
+        }
+    }
+    let wm = lowest.unwrap_or_default();
+    let mut shard_names: Vec<String> = checkpoints.keys().cloned().collect();
+    shard_names.extend(objects.iter().map(|o| o.key.shard.to_string()));
+    shard_names.sort();
+    shard_names.dedup();
+    let shards = shard_names
+        .into_iter()
+        .map(|name| {
+            let cp = checkpoints.get(&name);
+            let w = wm.iter().find(|(s, _)| s.as_str() == name).map(|(_, p)| p.clone());
+            let backlog: Vec<_> = objects
+                .iter()
+                .filter(|o| o.key.shard.as_str() == name && w.as_ref().is_none_or(|p| o.key.last > p.seq))
+                .collect();
+            ShardStatus {
+                shard: name.clone(),
+                checkpoint: cp.and_then(|c| c.sequence_number.clone()),
+                ended: cp.is_some_and(|c| c.ended),
+                watermark: w.map(|p| p.to_string()),
+                backlog_objects: backlog.len() as u64,
+                backlog_bytes: backlog.iter().map(|o| o.size).sum(),
+            }
+        })
+        .collect();
+    Ok(Status { shards, tables: table_status })
+}
+
+fn totals(t: &iceberg::table::Table) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let meta = t.metadata_ref();
+    let Some(id) = meta.current_snapshot_id() else { return out };
+    for s in iceberg::util::snapshot::ancestors_of(&meta, id) {
+        for (k, v) in &s.summary().additional_properties {
+            if k.starts_with(commit::WATERMARK_PREFIX) || !k.starts_with("floe.") {
+                continue;
+            }
+            if let Ok(n) = v.parse::<u64>() {
+                *out.entry(k.trim_start_matches("floe.").to_string()).or_insert(0) += n;
+            }
+        }
+    }
+    out
+}
+
+pub fn print(s: &Status) {
+    println!("{:<40} {:>14} {:>6} {:>14} {:>10} {:>12}", "shard", "checkpoint", "ended", "watermark", "backlog", "backlog MB");
+    for sh in &s.shards {
+        println!(
+            "{:<40} {:>14} {:>6} {:>14} {:>10} {:>12.1}",
+            sh.shard,
+            sh.checkpoint.as_deref().unwrap_or("-"),
+            if sh.ended { "yes" } else { "no" },
+            sh.watermark.as_deref().unwrap_or("-"),
+            sh.backlog_objects,
+            sh.backlog_bytes as f64 / 1e6
+        );
+    }
+    println!();
+    for t in &s.tables {
+        println!(
+            "table {:<20} snapshot {:<22} ({} snapshots)",
+            t.table,
+            t.snapshot_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            t.snapshots
+        );
+        for (k, v) in &t.totals {
+            println!("    {k:<32} {v:>12}");
+        }
+    }
+}

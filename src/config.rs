@@ -1,0 +1,462 @@
+//! Configuration: one TOML file, then `FLOE_…` environment variables, then command-line flags,
+//! validated once at start-up into a typed [`Config`]. With no file at all the embedded default
+//! applies: everything lives under one local directory (`./floe-data`).
+//!
+//! Every key has an environment variable: `FLOE_` + the dotted key with dots as `_`, upper-case
+//! (`bronze.flush_interval` → `FLOE_BRONZE_FLUSH_INTERVAL`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Every settable key, in file order. The env-variable mapping and `floe check` use this list;
+/// a unit test proves each key is accepted by the file format.
+pub const KEYS: &[&str] = &[
+    "warehouse",
+    "source.type",
+    "source.stream",
+    "source.spool_dir",
+    "source.poll_interval",
+    "source.read_records",
+    "bronze.location",
+    "bronze.format",
+    "bronze.flush_records",
+    "bronze.flush_bytes",
+    "bronze.flush_interval",
+    "bronze.zstd_level",
+    "silver.enabled",
+    "silver.interval",
+    "silver.batch_max_objects",
+    "silver.batch_max_bytes",
+    "silver.dedup_lookback",
+    "silver.max_record_bytes",
+    "silver.tables_dir",
+    "silver.sql_dir",
+    "catalog.type",
+    "catalog.name",
+    "catalog.namespace",
+    "catalog.uri",
+    "catalog.warehouse",
+    "checkpoint.type",
+    "checkpoint.path",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    warehouse: Option<String>,
+    #[serde(default)]
+    source: RawSource,
+    #[serde(default)]
+    bronze: RawBronze,
+    #[serde(default)]
+    silver: RawSilver,
+    #[serde(default)]
+    catalog: RawCatalog,
+    #[serde(default)]
+    checkpoint: RawCheckpoint,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    r#type: Option<String>,
+    stream: Option<String>,
+    spool_dir: Option<String>,
+    poll_interval: Option<String>,
+    read_records: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBronze {
+    location: Option<String>,
+    format: Option<String>,
+    flush_records: Option<i64>,
+    flush_bytes: Option<String>,
+    flush_interval: Option<String>,
+    zstd_level: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSilver {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    batch_max_objects: Option<i64>,
+    batch_max_bytes: Option<String>,
+    dedup_lookback: Option<String>,
+    max_record_bytes: Option<String>,
+    tables_dir: Option<String>,
+    sql_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    r#type: Option<String>,
+    name: Option<String>,
+    namespace: Option<String>,
+    uri: Option<String>,
+    warehouse: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheckpoint {
+    r#type: Option<String>,
+    path: Option<String>,
+}
+
+/// Where the configuration came from, for error messages.
+#[derive(Debug, Clone)]
+pub struct Origin(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BronzeFormat {
+    Parquet,
+    JsonLines,
+}
+
+impl BronzeFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            BronzeFormat::Parquet => "parquet",
+            BronzeFormat::JsonLines => "jsonl.gz",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub stream: String,
+    pub spool_dir: PathBuf,
+    pub poll_interval: Duration,
+    pub read_records: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BronzeConfig {
+    /// An object-store URL (`file:///…` or `s3://bucket/prefix`).
+    pub location: String,
+    pub format: BronzeFormat,
+    pub flush_records: usize,
+    pub flush_bytes: u64,
+    pub flush_interval: Duration,
+    pub zstd_level: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SilverConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub batch_max_objects: usize,
+    pub batch_max_bytes: u64,
+    pub dedup_lookback: Duration,
+    pub max_record_bytes: u64,
+    /// `None` = the table definitions and SQL compiled into the binary.
+    pub tables_dir: Option<PathBuf>,
+    pub sql_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CatalogConfig {
+    pub name: String,
+    pub namespace: String,
+    pub uri: String,
+    pub warehouse: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub origin: String,
+    pub warehouse: PathBuf,
+    pub source: SourceConfig,
+    pub bronze: BronzeConfig,
+    pub silver: SilverConfig,
+    pub catalog: CatalogConfig,
+    pub checkpoint_path: PathBuf,
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub warehouse: Option<PathBuf>,
+    pub spool: Option<PathBuf>,
+    pub bronze_format: Option<String>,
+}
+
+impl Config {
+    /// Load `path` (or nothing: the embedded default), apply `FLOE_…` variables from `env`, then
+    /// the flags, and validate.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config> {
+        let (origin, mut tree) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                let tree: toml::Table = toml::from_str(&text).map_err(|e| Error::Config {
+                    file: p.display().to_string(),
+                    key: "(syntax)".into(),
+                    message: e.message().to_string() + &line_hint(&text, e.span()),
+                })?;
+                (p.display().to_string(), tree)
+            }
+            None => ("(built-in defaults)".to_string(), toml::Table::new()),
+        };
+        apply_env(&mut tree, env, &origin)?;
+        let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(tree)).map_err(|e| {
+            Error::Config { file: origin.clone(), key: "(structure)".into(), message: e.message().to_string() }
+        })?;
+        validate(raw, &Origin(origin), overrides)
+    }
+}
+
+fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => format!(" (line {})", text[..r.start.min(text.len())].lines().count().max(1)),
+        None => String::new(),
+    }
+}
+
+/// Put each `FLOE_<KEY>` variable into the tree. Values are read as TOML when they parse as one
+/// (numbers, booleans) and as plain strings otherwise.
+fn apply_env(tree: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>, origin: &str) -> Result<()> {
+    for (name, value) in env {
+        let Some(key) = KEYS.iter().find(|k| env_name(k) == name) else { continue };
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table() && !v.is_array())
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let mut node = &mut *tree;
+        let parts: Vec<&str> = key.split('.').collect();
+        for section in &parts[..parts.len() - 1] {
+            let entry = node.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+            node = entry.as_table_mut().ok_or_else(|| Error::Config {
+                file: origin.to_string(),
+                key: section.to_string(),
+                message: "expected a table".into(),
+            })?;
+        }
+        node.insert(parts[parts.len() - 1].to_string(), parsed);
+    }
+    Ok(())
+}
+
+/// The environment variable that overrides `key`.
+pub fn env_name(key: &str) -> String {
+    format!("FLOE_{}", key.replace('.', "_").to_uppercase())
+}
+
+struct V<'a> {
+    origin: &'a Origin,
+}
+
+impl V<'_> {
+    fn err(&self, key: &str, message: impl Into<String>) -> Error {
+        Error::Config { file: self.origin.0.clone(), key: key.into(), message: message.into() }
+    }
+    fn duration(&self, key: &str, v: Option<String>, default: &str) -> Result<Duration> {
+        let s = v.unwrap_or_else(|| default.to_string());
+        humantime::parse_duration(&s)
+            .map_err(|_| self.err(key, format!("expected a duration like \"30s\", got {s:?}")))
+    }
+    fn bytes(&self, key: &str, v: Option<String>, default: &str) -> Result<u64> {
+        let s = v.unwrap_or_else(|| default.to_string());
+        parse_bytes(&s).ok_or_else(|| self.err(key, format!("expected a size like \"64MiB\", got {s:?}")))
+    }
+    fn count(&self, key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64> {
+        let n = v.unwrap_or(default);
+        if n < min || n > max {
+            return Err(self.err(key, format!("expected a whole number from {min} to {max}, got {n}")));
+        }
+        Ok(n)
+    }
+    fn one_of(&self, key: &str, v: Option<String>, default: &str, allowed: &[&str]) -> Result<String> {
+        let s = v.unwrap_or_else(|| default.to_string());
+        if allowed.contains(&s.as_str()) {
+            Ok(s)
+        } else {
+            Err(self.err(key, format!("expected one of {allowed:?}, got {s:?}")))
+        }
+    }
+}
+
+/// Parse "64MiB", "1 GB", "512k", "1000".
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn file_url(p: &Path) -> String {
+    format!("file://{}", absolute(p).display())
+}
+
+fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
+    let v = V { origin };
+    let warehouse = absolute(
+        &o.warehouse.clone().or(raw.warehouse.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("floe-data")),
+    );
+
+    v.one_of("source.type", raw.source.r#type, "spool", &["spool"])?;
+    let stream = raw.source.stream.unwrap_or_else(|| "spool".to_string());
+    crate::model::ShardId::new(stream.clone()).map_err(|e| v.err("source.stream", e.to_string()))?;
+    let source = SourceConfig {
+        stream,
+        spool_dir: absolute(
+            &o.spool.clone().or(raw.source.spool_dir.map(PathBuf::from)).unwrap_or_else(|| warehouse.join("spool")),
+        ),
+        poll_interval: v.duration("source.poll_interval", raw.source.poll_interval, "1s")?,
+        read_records: v.count("source.read_records", raw.source.read_records, 10_000, 1, 1_000_000)? as usize,
+    };
+
+    let format = v.one_of(
+        "bronze.format",
+        o.bronze_format.clone().or(raw.bronze.format),
+        "parquet",
+        &["parquet", "jsonl"],
+    )?;
+    let location = raw.bronze.location.unwrap_or_else(|| file_url(&warehouse.join("bronze")));
+    if !(location.starts_with("file://") || location.starts_with("s3://")) {
+        return Err(v.err("bronze.location", format!("expected a file:// or s3:// URL, got {location:?}")));
+    }
+    let bronze = BronzeConfig {
+        location,
+        format: if format == "parquet" { BronzeFormat::Parquet } else { BronzeFormat::JsonLines },
+        flush_records: v.count("bronze.flush_records", raw.bronze.flush_records, 100_000, 1, 10_000_000)? as usize,
+        flush_bytes: v.bytes("bronze.flush_bytes", raw.bronze.flush_bytes, "64MiB")?,
+        flush_interval: v.duration("bronze.flush_interval", raw.bronze.flush_interval, "30s")?,
+        zstd_level: v.count("bronze.zstd_level", raw.bronze.zstd_level, 3, 1, 22)? as i32,
+    };
+
+    let silver = SilverConfig {
+        enabled: raw.silver.enabled.unwrap_or(true),
+        interval: v.duration("silver.interval", raw.silver.interval, "5s")?,
+        batch_max_objects: v.count("silver.batch_max_objects", raw.silver.batch_max_objects, 256, 1, 100_000)? as usize,
+        batch_max_bytes: v.bytes("silver.batch_max_bytes", raw.silver.batch_max_bytes, "256MiB")?,
+        dedup_lookback: v.duration("silver.dedup_lookback", raw.silver.dedup_lookback, "24h")?,
+        max_record_bytes: v.bytes("silver.max_record_bytes", raw.silver.max_record_bytes, "1MiB")?,
+        tables_dir: raw.silver.tables_dir.map(|p| absolute(Path::new(&p))),
+        sql_dir: raw.silver.sql_dir.map(|p| absolute(Path::new(&p))),
+    };
+
+    v.one_of("catalog.type", raw.catalog.r#type, "sql", &["sql"])?;
+    let catalog = CatalogConfig {
+        name: raw.catalog.name.unwrap_or_else(|| "floe".to_string()),
+        namespace: raw.catalog.namespace.unwrap_or_else(|| "floe".to_string()),
+        uri: raw
+            .catalog
+            .uri
+            .unwrap_or_else(|| format!("sqlite:{}?mode=rwc", warehouse.join("catalog.db").display())),
+        warehouse: raw.catalog.warehouse.unwrap_or_else(|| file_url(&warehouse.join("warehouse"))),
+    };
+    if !catalog.uri.starts_with("sqlite:") {
+        return Err(v.err("catalog.uri", format!("expected a sqlite: URL, got {:?}", catalog.uri)));
+    }
+
+    v.one_of("checkpoint.type", raw.checkpoint.r#type, "local", &["local"])?;
+    let checkpoint_path =
+        absolute(&raw.checkpoint.path.map(PathBuf::from).unwrap_or_else(|| warehouse.join("checkpoints.json")));
+
+    Ok(Config { origin: origin.0.clone(), warehouse, source, bronze, silver, catalog, checkpoint_path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: Vec<(&str, &str)>) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("floe.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(
+            Some(&p),
+            env.into_iter().map(|(a, b)| (a.to_string(), b.to_string())),
+            &Overrides::default(),
+        )
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::load(None, Vec::new(), &Overrides::default()).unwrap();
+        assert!(c.warehouse.ends_with("floe-data"));
+        assert_eq!(c.bronze.format, BronzeFormat::Parquet);
+        assert_eq!(c.bronze.flush_interval, Duration::from_secs(30));
+        assert!(c.catalog.uri.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn bad_duration_names_the_key_and_the_file() {
+        let e = load_str("[bronze]\nflush_interval = \"fast\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("floe.toml"), "{e}");
+        assert!(e.contains("bronze.flush_interval: expected a duration like \"30s\", got \"fast\""), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let e = load_str("[bronze]\nflush_intervall = \"1s\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("unknown field `flush_intervall`"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load_str(
+            "[bronze]\nflush_records = 10\n",
+            vec![("FLOE_BRONZE_FLUSH_RECORDS", "77"), ("FLOE_BRONZE_FORMAT", "jsonl")],
+        )
+        .unwrap();
+        assert_eq!(c.bronze.flush_records, 77);
+        assert_eq!(c.bronze.format, BronzeFormat::JsonLines);
+    }
+
+    #[test]
+    fn every_key_is_accepted_by_the_file_format() {
+        for key in KEYS {
+            let (section, name) = key.split_once('.').unwrap_or(("", key));
+            let value = if *key == "silver.enabled" { "true" } else { "\"x\"" };
+            let text = if section.is_empty() {
+                format!("{name} = {value}\n")
+            } else {
+                format!("[{section}]\n{name} = {value}\n")
+            };
+            if let Err(e) = load_str(&text, vec![]) {
+                assert!(!e.to_string().contains("unknown field"), "{key}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("64MiB"), Some(64 << 20));
+        assert_eq!(parse_bytes("1 GB"), Some(1_000_000_000));
+        assert_eq!(parse_bytes("12"), Some(12));
+        assert_eq!(parse_bytes("lots"), None);
+    }
+}

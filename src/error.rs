@@ -1,0 +1,88 @@
+//! The library's one error type. Each variant says which part failed, so the CLI can print a
+//! message a person can act on and the daemon can tell a transient fault from a fatal one.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration file or value is wrong; `key` names the setting (`bronze.flush_interval`).
+    #[error("{file}: {key}: {message}")]
+    Config { file: String, key: String, message: String },
+
+    /// A table definition (`catalog/*.toml`) or transform (`sql/*.sql`) is wrong.
+    #[error("{path}: {message}")]
+    Definition { path: String, message: String },
+
+    /// A value that the program was handed does not have the required form.
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("I/O on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+
+    #[error("iceberg: {0}")]
+    Iceberg(#[from] iceberg::Error),
+
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+
+    /// A commit found the table moved in a way that conflicts with this batch (another writer
+    /// advanced a watermark this batch also covers). The batch is planned again from scratch.
+    #[error("commit conflict on {table}: {message}")]
+    CommitConflict { table: String, message: String },
+
+    /// The work was stopped by a shutdown signal before it finished; nothing partial was made durable.
+    #[error("cancelled by shutdown")]
+    Cancelled,
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// Whether trying the same operation again later may succeed: network and storage hiccups and
+    /// commit conflicts are; bad definitions and bad configuration are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Config { .. } | Error::Definition { .. } | Error::Invalid(_) | Error::Cancelled => false,
+            Error::CommitConflict { .. } => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            ),
+            Error::ObjectStore(e) => !matches!(
+                e,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+            ),
+            Error::Iceberg(e) => e.retryable(),
+            Error::DataFusion(_) | Error::Arrow(_) | Error::Parquet(_) | Error::Json(_) => false,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The `floe` binary: parse the command line, start logging, dispatch. The only `anyhow` edge.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use floe::cli::{Cli, Command, LogFormat};
+use floe::cmd;
+use floe::config::{Config, Overrides};
+use floe::telemetry::{self, Counters};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(matches!(cli.log_format, LogFormat::Json));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        warehouse: cli.warehouse.clone(),
+        spool: cli.spool.clone(),
+        bronze_format: match &cli.command {
+            Command::Run(a) => a.bronze_format.clone(),
+            _ => None,
+        },
+    };
+    let cfg = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    match cli.command {
+        Command::Run(args) => {
+            let counters = Arc::new(Counters::default());
+            let cancel = floe::shutdown::on_signal();
+            let mut until_idle = args.until_idle;
+            let mut progress = None;
+            if args.demo {
+                until_idle = true;
+                let opts = cmd::generate::options(args.demo_events, 4, 0.02, 0.01, rand_seed());
+                println!("generating {} demo events into {} …", args.demo_events, cfg.source.spool_dir.display());
+                let report = cmd::generate::run(&cfg, &opts, false).context("generating demo events")?;
+                println!("loading …");
+                let bar_done = cancel.child_token();
+                progress = Some((cmd::run::progress(report.bytes, counters.clone(), bar_done.clone()), bar_done));
+            }
+            let opts = cmd::run::RunOptions { until_idle, bronze: !args.silver_only, silver: !args.bronze_only };
+            let result = cmd::run::run(&cfg, opts, cancel.clone(), counters).await;
+            if let Some((handle, token)) = progress {
+                token.cancel();
+                let _ = handle.await;
+            }
+            let summary = result?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else if until_idle {
+                cmd::run::print_summary(&summary);
+                if args.demo {
+                    println!("\nnext, try:");
+                    println!("  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"");
+                    println!("  floe query \"SELECT reason, count(*) AS n FROM events_bad GROUP BY reason\"");
+                    println!("  floe status");
+                }
+            }
+        }
+        Command::Generate(a) => {
+            let opts = cmd::generate::options(a.events, a.shards, a.duplicate_rate, a.malformed_rate, a.seed);
+            cmd::generate::run(&cfg, &opts, a.json)?;
+        }
+        Command::Query(a) => {
+            let batches = cmd::query::query(&cfg, &a.sql).await?;
+            cmd::query::print(&batches, a.format)?;
+        }
+        Command::Status(a) => {
+            let s = cmd::status::status(&cfg).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                cmd::status::print(&s);
+            }
+        }
+        Command::Check => cmd::check::check(&cfg).await?,
+        Command::Init => cmd::init::init(&cfg).await?,
+    }
+    Ok(())
+}
+
+fn rand_seed() -> u64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64
+}

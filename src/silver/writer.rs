@@ -1,0 +1,60 @@
+//! Rows → Iceberg data files, with iceberg's own writer stack (Parquet → rolling files →
+//! data files → one writer per partition), so the files, their statistics and partition values
+//! are exactly what Iceberg readers expect. Nothing is committed here: the files are handed to
+//! `catalog::commit`.
+
+use arrow::array::RecordBatch;
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::spec::{DataFile, DataFileFormat};
+use iceberg::table::Table;
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator, DefaultLocationGenerator};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::partitioning::PartitioningWriter;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::Result;
+
+const DEFAULT_TARGET_FILE_SIZE: usize = 128 << 20;
+
+/// Write `batches` (already in the table's Arrow schema) as data files of `table`.
+pub async fn write_data_files(table: &Table, batches: &[RecordBatch]) -> Result<Vec<DataFile>> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(Vec::new());
+    }
+    let meta = table.metadata();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_size(128 * 1024)
+        .build();
+    let target = meta
+        .properties()
+        .get("write.target-file-size-bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_TARGET_FILE_SIZE);
+    let parquet = ParquetWriterBuilder::new(props, meta.current_schema().clone());
+    // The file-name generator restarts its counter per writer: a unique prefix per batch keeps
+    // two batches (or two processes) from ever choosing the same file name.
+    let names = DefaultFileNameGenerator::new(format!("floe-{}", uuid::Uuid::now_v7()), None, DataFileFormat::Parquet);
+    let rolling = RollingFileWriterBuilder::new(
+        parquet,
+        target,
+        table.file_io().clone(),
+        DefaultLocationGenerator::new(meta)?,
+        names,
+    );
+    let mut fanout = FanoutWriter::new(DataFileWriterBuilder::new(rolling));
+    let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
+        meta.current_schema().clone(),
+        meta.default_partition_spec().clone(),
+    )?;
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        for (key, part) in splitter.split(batch)? {
+            fanout.write(key, part).await?;
+        }
+    }
+    Ok(fanout.close().await?)
+}

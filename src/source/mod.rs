@@ -1,0 +1,34 @@
+//! Sources yield batches of raw records with their positions. They know nothing of bronze
+//! objects, S3 or Iceberg: the bronze writer decides when records become durable.
+//!
+//! - [`files`]: a local spool directory of NDJSON files (a file is a shard, a line's byte offset
+//!   its sequence number), the embedded default.
+//! - [`generator`]: synthetic product-analytics events written into a spool (demo, tests, benchmarks).
+
+pub mod files;
+pub mod generator;
+
+use bytes::Bytes;
+
+use crate::model::{Position, ShardId};
+
+/// One record as received, with where it sits in its shard.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub data: Bytes,
+    pub position: Position,
+    pub partition_key: String,
+    /// When the source received it (Kinesis ApproximateArrivalTimestamp; the spool file's
+    /// modification time). Stable across re-reads, so bronze keys are too.
+    pub arrival_ts_micros: i64,
+}
+
+/// What one read of a shard returned. `end_of_shard` means no record will ever follow.
+#[derive(Debug)]
+pub struct ReadBatch {
+    pub shard: ShardId,
+    pub records: Vec<Record>,
+    pub end_of_shard: bool,
+    /// Bytes of input consumed by this read (for progress reporting).
+    pub bytes_read: u64,
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary (one heavy link). Each module drives the real `floe` binary.
+
+mod bad_input;
+mod cli;
+mod pipeline;
+mod restart;
+mod support;
