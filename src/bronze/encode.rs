@@ -121,14 +121,14 @@ struct JsonLine {
 }
 
 fn json_lines(batch: &RecordBatch) -> Result<Vec<JsonLine>> {
-    let col = |i: usize| batch.column(i).clone();
-    let data = downcast::<BinaryArray>(&col(0))?;
-    let shard = downcast::<StringArray>(&col(1))?;
-    let seq = downcast::<StringArray>(&col(2))?;
-    let sub = downcast::<Int64Array>(&col(3))?;
-    let pk = downcast::<StringArray>(&col(4))?;
-    let arrival = downcast::<TimestampMicrosecondArray>(&col(5))?;
-    let ingest = downcast::<TimestampMicrosecondArray>(&col(6))?;
+    let col = |i: usize| batch.column(i);
+    let data = downcast::<BinaryArray>(col(0))?;
+    let shard = downcast::<StringArray>(col(1))?;
+    let seq = downcast::<StringArray>(col(2))?;
+    let sub = downcast::<Int64Array>(col(3))?;
+    let pk = downcast::<StringArray>(col(4))?;
+    let arrival = downcast::<TimestampMicrosecondArray>(col(5))?;
+    let ingest = downcast::<TimestampMicrosecondArray>(col(6))?;
     Ok((0..batch.num_rows())
         .map(|i| {
             let raw = data.value(i);

@@ -28,7 +28,7 @@ pub async fn write_data_files(table: &Table, batches: &[RecordBatch]) -> Result<
     let meta = table.metadata();
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_size(128 * 1024)
+        .set_max_row_group_row_count(Some(128 * 1024))
         .build();
     let target = meta
         .properties()

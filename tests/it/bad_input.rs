@@ -68,7 +68,7 @@ fn check_with_config(text: &str) -> (bool, String) {
     let lake = Lake::new();
     let path = lake.dir.path().join("floe.toml");
     std::fs::write(&path, text).unwrap();
-    let out = lake.floe().arg("--config").arg(&path).arg("check").output().unwrap();
+    let out = lake.floe_bare().arg("--config").arg(&path).arg("check").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!stderr.contains("panicked"), "{stderr}");
     (out.status.success(), stderr)

@@ -25,7 +25,7 @@ fn sigkill_mid_run_then_restart_equals_the_uninterrupted_result() {
     reference.run_ok(&["run", "--until-idle"]);
 
     let mut kills = 0;
-    for delay_ms in [400u64, 900, 1300, 1700, 2200, 3000] {
+    for delay_ms in [300u64, 600, 900, 1200, 1600, 2000, 2500, 3000, 4000] {
         let mut child = crashed.floe().args(["run", "--until-idle"]).spawn().expect("spawn floe");
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_none() {

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 pub struct Lake {
     pub dir: tempfile::TempDir,
@@ -22,8 +21,7 @@ impl Lake {
     /// A `floe` command bound to this lake, with small batches so tests exercise many objects
     /// and many commits.
     pub fn floe(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_floe"));
-        c.arg("--warehouse").arg(self.warehouse()).arg("--spool").arg(self.spool());
+        let mut c = self.floe_bare();
         c.env("FLOE_BRONZE_FLUSH_RECORDS", "3000")
             .env("FLOE_BRONZE_FLUSH_INTERVAL", "1s")
             .env("FLOE_SILVER_BATCH_MAX_OBJECTS", "3")
@@ -31,6 +29,17 @@ impl Lake {
             .env("FLOE_SOURCE_POLL_INTERVAL", "100ms")
             .env("FLOE_SOURCE_READ_RECORDS", "1000")
             .env("RUST_LOG", "warn,floe=info");
+        c
+    }
+    /// A `floe` command bound to this lake with no settings in the environment.
+    pub fn floe_bare(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_floe"));
+        c.arg("--warehouse").arg(self.warehouse()).arg("--spool").arg(self.spool());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("FLOE_") {
+                c.env_remove(k);
+            }
+        }
         c
     }
     pub fn run_ok(&self, args: &[&str]) -> String {
@@ -100,16 +109,4 @@ pub fn reader(script: &str, args: &[&Path]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-/// Poll `f` until it returns true or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }

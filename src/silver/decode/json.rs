@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StringBuilder};
+use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::Value;
 
@@ -195,6 +195,7 @@ fn kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::StringArray;
     use crate::bronze::encode::to_batch;
     use crate::catalog::tables::load_defs;
     use crate::model::{Position, SequenceNumber, ShardId};
