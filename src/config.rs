@@ -351,7 +351,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
         location,
         format: if format == "parquet" { BronzeFormat::Parquet } else { BronzeFormat::JsonLines },
         flush_records: v.count("bronze.flush_records", raw.bronze.flush_records, 100_000, 1, 10_000_000)? as usize,
-        flush_bytes: v.bytes("bronze.flush_bytes", raw.bronze.flush_bytes, "64MiB")?,
+        flush_bytes: v.bytes("bronze.flush_bytes", raw.bronze.flush_bytes, "16MiB")?,
         flush_interval: v.duration("bronze.flush_interval", raw.bronze.flush_interval, "30s")?,
         zstd_level: v.count("bronze.zstd_level", raw.bronze.zstd_level, 3, 1, 22)? as i32,
     };
@@ -360,7 +360,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
         enabled: raw.silver.enabled.unwrap_or(true),
         interval: v.duration("silver.interval", raw.silver.interval, "5s")?,
         batch_max_objects: v.count("silver.batch_max_objects", raw.silver.batch_max_objects, 256, 1, 100_000)? as usize,
-        batch_max_bytes: v.bytes("silver.batch_max_bytes", raw.silver.batch_max_bytes, "256MiB")?,
+        batch_max_bytes: v.bytes("silver.batch_max_bytes", raw.silver.batch_max_bytes, "8MiB")?,
         dedup_lookback: v.duration("silver.dedup_lookback", raw.silver.dedup_lookback, "24h")?,
         max_record_bytes: v.bytes("silver.max_record_bytes", raw.silver.max_record_bytes, "1MiB")?,
         tables_dir: raw.silver.tables_dir.map(|p| absolute(Path::new(&p))),

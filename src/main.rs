@@ -12,7 +12,9 @@ use floe::telemetry::{self, Counters};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logging(matches!(cli.log_format, LogFormat::Json));
+    // The demo shows a progress bar and a summary; per-batch logs would only scroll it away.
+    let quiet = matches!(&cli.command, Command::Run(a) if a.demo);
+    telemetry::init_logging(matches!(cli.log_format, LogFormat::Json), if quiet { "warn" } else { "warn,floe=info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -52,7 +54,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let report = cmd::generate::run(&cfg, &opts, false).context("generating demo events")?;
                 println!("loading …");
                 let bar_done = cancel.child_token();
-                progress = Some((cmd::run::progress(report.bytes, counters.clone(), bar_done.clone()), bar_done));
+                progress = Some((cmd::run::progress(report.records, counters.clone(), bar_done.clone()), bar_done));
             }
             let opts = cmd::run::RunOptions { until_idle, bronze: !args.silver_only, silver: !args.bronze_only };
             let result = cmd::run::run(&cfg, opts, cancel.clone(), counters).await;

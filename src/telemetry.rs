@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-/// Start the tracing subscriber. `json` selects one JSON object per line (for CloudWatch / ECS).
-pub fn init_logging(json: bool) {
+/// Start the tracing subscriber. `json` selects one JSON object per line (for CloudWatch / ECS);
+/// `default_filter` applies when `RUST_LOG` is not set.
+pub fn init_logging(json: bool, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,floe=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // a second init (tests) is harmless: the first subscriber stays
     let _ = if json { builder.json().try_init() } else { builder.compact().try_init() };

@@ -217,20 +217,26 @@ pub fn print_summary(s: &RunSummary) {
     println!("  throughput                        {rate:>12.0} events/s");
 }
 
-/// The progress bar for long runs: bytes of the spool read, and silver rows.
-pub fn progress(total_bytes: u64, counters: Arc<Counters>, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
-    let bar = indicatif::ProgressBar::new(total_bytes);
+/// The progress bar for long runs: records through silver (the slower stage) out of
+/// `total_records`, with bronze's progress in the message.
+pub fn progress(total_records: u64, counters: Arc<Counters>, done: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let bar = indicatif::ProgressBar::new(total_records);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} read · {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} records loaded · {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     tokio::spawn(async move {
         loop {
             let c = counters.snapshot();
-            bar.set_position(c.bytes_read.min(total_bytes));
-            bar.set_message(format!("{} bronze objects · {} silver rows · {} bad", c.bronze_objects, c.silver_rows, c.bad_rows));
+            bar.set_position(c.silver_records_in.min(total_records));
+            bar.set_message(format!(
+                "bronze: {} records in {} objects · silver: {} rows, {} bad, {} dedup",
+                c.records_read, c.bronze_objects, c.silver_rows, c.bad_rows, c.dedup_drops
+            ));
             tokio::select! {
-                _ = cancel.cancelled() => { bar.finish_and_clear(); return; }
+                _ = done.cancelled() => { bar.finish_and_clear(); return; }
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         }

@@ -22,3 +22,15 @@ fn init_creates_the_tables_and_is_idempotent() {
     assert!(second.contains("unchanged events"), "{second}");
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 0);
 }
+
+#[test]
+fn shipped_example_configs_pass_check() {
+    let lake = Lake::new();
+    for example in ["examples/floe.local.toml", "examples/floe.aws.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+        let out = lake.floe_bare().arg("--config").arg(&path).arg("check").output().unwrap();
+        crate::support::assert_success(&out, &["check", example]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("table       events") && text.contains("transform"), "{text}");
+    }
+}

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod commit;
 mod pipeline;
 mod restart;
 mod support;
