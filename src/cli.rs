@@ -58,6 +58,19 @@ pub enum Command {
     /// Create the namespace and the tables that are missing; add new optional columns.
     #[command(after_help = "Example:\n  floe init --config floe.toml")]
     Init,
+    /// Exit 0 if the running floe's /healthz answers 200 (for container health checks).
+    #[command(after_help = "Example (Dockerfile):\n  HEALTHCHECK CMD [\"floe\", \"healthcheck\"]")]
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Port to ask [default: metrics.port from the configuration]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Ask /readyz instead of /healthz.
+    #[arg(long)]
+    pub ready: bool,
 }
 
 #[derive(Debug, Args)]

@@ -42,7 +42,12 @@ pub const KEYS: &[&str] = &[
     "catalog.warehouse",
     "checkpoint.type",
     "checkpoint.path",
+    "metrics.port",
+    "shutdown.drain_deadline",
 ];
+
+/// `FLOE_` variables that are not configuration keys.
+const NON_KEY_VARS: &[&str] = &["FLOE_CONFIG"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +63,22 @@ struct RawConfig {
     catalog: RawCatalog,
     #[serde(default)]
     checkpoint: RawCheckpoint,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    shutdown: RawShutdown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    port: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShutdown {
+    drain_deadline: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,6 +200,13 @@ pub struct Config {
     pub silver: SilverConfig,
     pub catalog: CatalogConfig,
     pub checkpoint_path: PathBuf,
+    /// Port of /metrics, /healthz and /readyz; 0 = off.
+    pub metrics_port: u16,
+    /// After SIGTERM, how long draining may take before floe gives up and exits non-zero
+    /// (below ECS's stop timeout).
+    pub drain_deadline: Duration,
+    /// `FLOE_…` variables that matched no key (probably typos), for the caller to warn about.
+    pub unknown_env: Vec<String>,
 }
 
 /// Flags that override the file and the environment.
@@ -209,11 +237,13 @@ impl Config {
             }
             None => ("(built-in defaults)".to_string(), toml::Table::new()),
         };
-        apply_env(&mut tree, env, &origin)?;
+        let unknown_env = apply_env(&mut tree, env, &origin)?;
         let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(tree)).map_err(|e| {
             Error::Config { file: origin.clone(), key: "(structure)".into(), message: e.message().to_string() }
         })?;
-        validate(raw, &Origin(origin), overrides)
+        let mut cfg = validate(raw, &Origin(origin), overrides)?;
+        cfg.unknown_env = unknown_env;
+        Ok(cfg)
     }
 }
 
@@ -225,10 +255,21 @@ fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 }
 
 /// Put each `FLOE_<KEY>` variable into the tree. Values are read as TOML when they parse as one
-/// (numbers, booleans) and as plain strings otherwise.
-fn apply_env(tree: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>, origin: &str) -> Result<()> {
+/// (numbers, booleans) and as plain strings otherwise. Returns the `FLOE_` variables that match
+/// no key.
+fn apply_env(
+    tree: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    origin: &str,
+) -> Result<Vec<String>> {
+    let mut unknown = Vec::new();
     for (name, value) in env {
-        let Some(key) = KEYS.iter().find(|k| env_name(k) == name) else { continue };
+        let Some(key) = KEYS.iter().find(|k| env_name(k) == name) else {
+            if name.starts_with("FLOE_") && !NON_KEY_VARS.contains(&name.as_str()) && !name.starts_with("FLOE_TEST") {
+                unknown.push(name);
+            }
+            continue;
+        };
         let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
@@ -246,7 +287,7 @@ fn apply_env(tree: &mut toml::Table, env: impl IntoIterator<Item = (String, Stri
         }
         node.insert(parts[parts.len() - 1].to_string(), parsed);
     }
-    Ok(())
+    Ok(unknown)
 }
 
 /// The environment variable that overrides `key`.
@@ -385,7 +426,20 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
     let checkpoint_path =
         absolute(&raw.checkpoint.path.map(PathBuf::from).unwrap_or_else(|| warehouse.join("checkpoints.json")));
 
-    Ok(Config { origin: origin.0.clone(), warehouse, source, bronze, silver, catalog, checkpoint_path })
+    let metrics_port = v.count("metrics.port", raw.metrics.port, 0, 0, 65_535)? as u16;
+    let drain_deadline = v.duration("shutdown.drain_deadline", raw.shutdown.drain_deadline, "25s")?;
+    Ok(Config {
+        origin: origin.0.clone(),
+        warehouse,
+        source,
+        bronze,
+        silver,
+        catalog,
+        checkpoint_path,
+        metrics_port,
+        drain_deadline,
+        unknown_env: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -440,7 +494,11 @@ mod tests {
     fn every_key_is_accepted_by_the_file_format() {
         for key in KEYS {
             let (section, name) = key.split_once('.').unwrap_or(("", key));
-            let value = if *key == "silver.enabled" { "true" } else { "\"x\"" };
+            let value = match *key {
+                "silver.enabled" => "true",
+                "metrics.port" => "1",
+                _ => "\"x\"",
+            };
             let text = if section.is_empty() {
                 format!("{name} = {value}\n")
             } else {
@@ -450,6 +508,12 @@ mod tests {
                 assert!(!e.to_string().contains("unknown field"), "{key}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn unknown_env_variables_are_reported() {
+        let c = load_str("", vec![("FLOE_BRONZE_FLUSH_INTERVALL", "1s"), ("FLOE_CONFIG", "x")]).unwrap();
+        assert_eq!(c.unknown_env, vec!["FLOE_BRONZE_FLUSH_INTERVALL".to_string()]);
     }
 
     #[test]

@@ -81,7 +81,18 @@ impl Error {
                     | object_store::Error::PermissionDenied { .. }
                     | object_store::Error::Unauthenticated { .. }
             ),
-            Error::Iceberg(e) => e.retryable(),
+            // Unexpected covers the catalog's I/O and database errors (unreachable, locked):
+            // the daemon waits them out rather than exiting; precondition failures are commit
+            // races. Bad data, unsupported features and missing tables are not transient.
+            Error::Iceberg(e) => {
+                e.retryable()
+                    || matches!(
+                        e.kind(),
+                        iceberg::ErrorKind::Unexpected
+                            | iceberg::ErrorKind::PreconditionFailed
+                            | iceberg::ErrorKind::CatalogCommitConflicts
+                    )
+            }
             Error::DataFusion(_) | Error::Arrow(_) | Error::Parquet(_) | Error::Json(_) => false,
         }
     }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod model;
 pub mod shutdown;
 pub mod silver;

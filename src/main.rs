@@ -41,6 +41,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
     };
     let cfg = Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    for name in &cfg.unknown_env {
+        tracing::warn!(variable = %name, "environment variable looks like floe configuration but matches no key; ignored");
+    }
     match cli.command {
         Command::Run(args) => {
             let counters = Arc::new(Counters::default());
@@ -57,7 +60,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 progress = Some((cmd::run::progress(report.records, counters.clone(), bar_done.clone()), bar_done));
             }
             let opts = cmd::run::RunOptions { until_idle, bronze: !args.silver_only, silver: !args.bronze_only };
-            let result = cmd::run::run(&cfg, opts, cancel.clone(), counters).await;
+            let readiness = start_http(&cfg, cancel.clone())?;
+            let result = tokio::select! {
+                r = cmd::run::run(&cfg, opts, cancel.clone(), counters, readiness) => r,
+                _ = drain_deadline(&cancel, cfg.drain_deadline) => {
+                    anyhow::bail!(
+                        "did not drain within shutdown.drain_deadline ({:?}); exiting: nothing unflushed was checkpointed, so it will be read again",
+                        cfg.drain_deadline
+                    )
+                }
+            };
             if let Some((handle, token)) = progress {
                 token.cancel();
                 let _ = handle.await;
@@ -93,8 +105,38 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check => cmd::check::check(&cfg).await?,
         Command::Init => cmd::init::init(&cfg).await?,
+        Command::Healthcheck(a) => {
+            let port = a.port.unwrap_or(cfg.metrics_port);
+            anyhow::ensure!(port != 0, "metrics.port is 0 (the health endpoint is off); pass --port or set FLOE_METRICS_PORT");
+            let path = if a.ready { "/readyz" } else { "/healthz" };
+            let status = floe::http::get_status(port, path).await?;
+            anyhow::ensure!(status == 200, "{path} answered {status}");
+        }
     }
     Ok(())
+}
+
+/// Start /metrics, /healthz and /readyz when `metrics.port` is set.
+fn start_http(cfg: &Config, cancel: tokio_util::sync::CancellationToken) -> anyhow::Result<Option<Arc<floe::http::Readiness>>> {
+    if cfg.metrics_port == 0 {
+        return Ok(None);
+    }
+    let handle = telemetry::install_metrics().map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
+    let readiness = Arc::new(floe::http::Readiness::new());
+    let port = cfg.metrics_port;
+    let r = readiness.clone();
+    tokio::spawn(async move {
+        if let Err(e) = floe::http::serve(port, handle, r, cancel).await {
+            tracing::error!(error = %e, "operations endpoint stopped");
+        }
+    });
+    Ok(Some(readiness))
+}
+
+/// Resolves `deadline` after shutdown was requested (never, if it is not).
+async fn drain_deadline(cancel: &tokio_util::sync::CancellationToken, deadline: std::time::Duration) {
+    cancel.cancelled().await;
+    tokio::time::sleep(deadline).await;
 }
 
 fn rand_seed() -> u64 {

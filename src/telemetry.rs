@@ -1,12 +1,80 @@
-//! Logging and the run's counters, in one place. Logs go to stderr (JSON with `--log-format json`,
-//! level by `RUST_LOG`); the counters are what `run` prints at the end and what the accounting
-//! check (records in = silver rows + bad rows + dedup drops) is made from.
+//! Logging, metrics and the run's counters, in one place. Logs go to stderr (JSON with
+//! `--log-format json`, level by `RUST_LOG`). Every metric name is defined here; the counters
+//! are what `run` prints at the end and what the accounting check (records in = silver rows +
+//! bad rows + dedup drops) is made from, and each update is mirrored to Prometheus.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use serde::Serialize;
+
+pub mod names {
+    pub const RECORDS_IN: &str = "floe_records_in_total";
+    pub const BYTES_IN: &str = "floe_bytes_in_total";
+    pub const MILLIS_BEHIND_LATEST: &str = "floe_millis_behind_latest";
+    pub const BRONZE_OBJECTS: &str = "floe_bronze_objects_total";
+    pub const BRONZE_BYTES: &str = "floe_bronze_bytes_total";
+    pub const SILVER_RECORDS_IN: &str = "floe_silver_records_in_total";
+    pub const SILVER_ROWS: &str = "floe_silver_rows_total";
+    pub const BAD_ROWS: &str = "floe_bad_rows_total";
+    pub const DEDUP_DROPS: &str = "floe_dedup_drops_total";
+    pub const COMMIT_SECONDS: &str = "floe_commit_duration_seconds";
+    pub const COMMIT_CONFLICTS: &str = "floe_commit_conflicts_total";
+    pub const FRESHNESS_SECONDS: &str = "floe_freshness_seconds";
+    pub const LEASES_HELD: &str = "floe_leases_held";
+    pub const CATALOG_REACHABLE: &str = "floe_catalog_reachable";
+}
+
+/// Install the Prometheus recorder and describe every metric. Returns the handle that renders
+/// the exposition text for `/metrics`.
+pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(FRESHNESS_SECONDS.to_string()),
+            &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0],
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(COMMIT_SECONDS.to_string()),
+                &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            )
+        })
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    describe_counter!(RECORDS_IN, "Records read from the source, per shard");
+    describe_counter!(BYTES_IN, "Bytes read from the source, per shard");
+    describe_gauge!(MILLIS_BEHIND_LATEST, "How far the shard's reader is behind the stream's tip (ms)");
+    describe_counter!(BRONZE_OBJECTS, "Bronze objects written, per shard");
+    describe_counter!(BRONZE_BYTES, "Bytes of bronze objects written, per shard");
+    describe_counter!(SILVER_RECORDS_IN, "Bronze records processed by silver, per table");
+    describe_counter!(SILVER_ROWS, "Rows committed, per table");
+    describe_counter!(BAD_ROWS, "Records rejected to the bad-rows table, per table and reason");
+    describe_counter!(DEDUP_DROPS, "Records dropped as duplicates of an event id, per table");
+    describe_histogram!(COMMIT_SECONDS, "Duration of a table commit (s)");
+    describe_counter!(COMMIT_CONFLICTS, "Commits refused because the table moved, per table");
+    describe_histogram!(FRESHNESS_SECONDS, "Arrival of a batch's oldest record to its commit (s)");
+    describe_gauge!(LEASES_HELD, "Shard leases this worker holds");
+    describe_gauge!(CATALOG_REACHABLE, "1 when the last catalog check succeeded");
+    Ok(handle)
+}
+
+/// A commit finished: its duration and, for a committed batch, the age of its oldest record.
+pub fn record_commit(table: &str, took: Duration, oldest_arrival_micros: Option<i64>) {
+    metrics::histogram!(names::COMMIT_SECONDS, "table" => table.to_string()).record(took.as_secs_f64());
+    if let Some(t) = oldest_arrival_micros {
+        let age = (chrono::Utc::now().timestamp_micros() - t).max(0) as f64 / 1e6;
+        metrics::histogram!(names::FRESHNESS_SECONDS, "table" => table.to_string()).record(age);
+    }
+}
+
+pub fn record_conflict(table: &str) {
+    metrics::counter!(names::COMMIT_CONFLICTS, "table" => table.to_string()).increment(1);
+}
 
 /// Start the tracing subscriber. `json` selects one JSON object per line (for CloudWatch / ECS);
 /// `default_filter` applies when `RUST_LOG` is not set.
@@ -50,20 +118,31 @@ pub struct CountersSnapshot {
 }
 
 impl Counters {
-    pub fn add_read(&self, records: u64, bytes: u64) {
+    pub fn add_read(&self, shard: &str, records: u64, bytes: u64) {
         self.records_read.fetch_add(records, Relaxed);
         self.bytes_read.fetch_add(bytes, Relaxed);
+        metrics::counter!(names::RECORDS_IN, "shard" => shard.to_string()).increment(records);
+        metrics::counter!(names::BYTES_IN, "shard" => shard.to_string()).increment(bytes);
     }
 
-    pub fn add_bronze_object(&self, records: u64, bytes: u64) {
+    pub fn add_bronze_object(&self, shard: &str, records: u64, bytes: u64) {
         self.bronze_objects.fetch_add(1, Relaxed);
         self.bronze_records.fetch_add(records, Relaxed);
         self.bronze_bytes.fetch_add(bytes, Relaxed);
+        metrics::counter!(names::BRONZE_OBJECTS, "shard" => shard.to_string()).increment(1);
+        metrics::counter!(names::BRONZE_BYTES, "shard" => shard.to_string()).increment(bytes);
     }
 
     /// One committed silver batch: `records_in` bronze records became `rows` silver rows,
     /// `dedup` drops and the bad rows in `bad`.
-    pub fn add_silver_batch(&self, records_in: u64, rows: u64, dedup: u64, bad: &BTreeMap<String, u64>) {
+    pub fn add_silver_batch(&self, table: &str, records_in: u64, rows: u64, dedup: u64, bad: &BTreeMap<String, u64>) {
+        let t = table.to_string();
+        metrics::counter!(names::SILVER_RECORDS_IN, "table" => t.clone()).increment(records_in);
+        metrics::counter!(names::SILVER_ROWS, "table" => t.clone()).increment(rows);
+        metrics::counter!(names::DEDUP_DROPS, "table" => t.clone()).increment(dedup);
+        for (reason, n) in bad {
+            metrics::counter!(names::BAD_ROWS, "table" => t.clone(), "reason" => reason.clone()).increment(*n);
+        }
         self.silver_batches.fetch_add(1, Relaxed);
         self.silver_records_in.fetch_add(records_in, Relaxed);
         self.silver_rows.fetch_add(rows, Relaxed);

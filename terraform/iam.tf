@@ -75,12 +75,12 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid       = "ListBuckets"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [for b in aws_s3_bucket.this : b.arn]
+    resources = local.bucket_arns
   }
   statement {
     sid       = "ReadWriteObjects"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = [for b in aws_s3_bucket.this : "${b.arn}/*"]
+    resources = [for arn in local.bucket_arns : "${arn}/*"]
   }
   statement {
     sid = "GlueTables"

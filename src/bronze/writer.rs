@@ -51,7 +51,7 @@ impl ShardWriter {
                 None => self.flush(&mut batcher, false).await?,
                 Some(None) => return self.flush(&mut batcher, false).await,
                 Some(Some(read)) => {
-                    self.counters.add_read(read.records.len() as u64, read.bytes_read);
+                    self.counters.add_read(self.shard.as_str(), read.records.len() as u64, read.bytes_read);
                     let ended = read.end_of_shard;
                     batcher.push(read.records, Instant::now());
                     if ended {
@@ -114,7 +114,7 @@ impl ShardWriter {
                 },
             )
             .await?;
-        self.counters.add_bronze_object(n, size);
+        self.counters.add_bronze_object(self.shard.as_str(), n, size);
         tracing::debug!(shard = %self.shard, object = %location, records = n, bytes = size, "bronze object written");
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::bronze::writer::ShardWriter;
 use crate::checkpoint::local::LocalCheckpoints;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::http::Readiness;
 use crate::model::ShardId;
 use crate::silver::decode::json::JsonDecoder;
 use crate::silver::discover::Budget;
@@ -40,14 +41,25 @@ pub struct RunSummary {
     pub counters: CountersSnapshot,
 }
 
-/// Run until cancelled or (with `until_idle`) until drained and caught up.
-pub async fn run(cfg: &Config, opts: RunOptions, cancel: CancellationToken, counters: Arc<Counters>) -> Result<RunSummary> {
+/// Run until cancelled or (with `until_idle`) until drained and caught up. `readiness`, when
+/// given, is kept up to date with whether the catalog answers.
+pub async fn run(
+    cfg: &Config,
+    opts: RunOptions,
+    cancel: CancellationToken,
+    counters: Arc<Counters>,
+    readiness: Option<Arc<Readiness>>,
+) -> Result<RunSummary> {
     let started = Instant::now();
     let store = BronzeStore::open(&cfg.bronze.location)?;
     let (idle_tx, idle_rx) = watch::channel(!opts.bronze);
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
     if opts.silver {
         let (catalog, tables, _) = super::open_tables(cfg).await?;
+        if let Some(r) = readiness.clone() {
+            let probe = tables.iter().map(|t| t.ident.clone()).collect::<Vec<_>>();
+            tokio::spawn(watch_catalog(catalog.clone(), probe, r, cancel.clone()));
+        }
         let mut jobs = Vec::new();
         for managed in tables {
             let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
@@ -70,6 +82,11 @@ pub async fn run(cfg: &Config, opts: RunOptions, cancel: CancellationToken, coun
             interval: cfg.silver.interval,
         };
         tasks.spawn(async move { job.run(ctl).await });
+    }
+    if !opts.silver
+        && let Some(r) = &readiness
+    {
+        r.set(None); // bronze alone does not use the catalog
     }
     if opts.bronze {
         let bronze = BronzeLoop {
@@ -100,6 +117,38 @@ pub async fn run(cfg: &Config, opts: RunOptions, cancel: CancellationToken, coun
         None => Ok(RunSummary { elapsed_secs: started.elapsed().as_secs_f64(), counters: counters.snapshot() }),
     }
 }
+
+/// Every few seconds, check that the catalog answers and still has our tables; `/readyz` reports it.
+async fn watch_catalog(
+    catalog: Arc<dyn iceberg::Catalog>,
+    tables: Vec<iceberg::TableIdent>,
+    readiness: Arc<Readiness>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let check = async {
+            for t in &tables {
+                if !catalog.table_exists(t).await? {
+                    return Ok::<_, iceberg::Error>(Some(format!("table {t} is missing from the catalog")));
+                }
+            }
+            Ok(None)
+        };
+        let problem = match tokio::time::timeout(Duration::from_secs(3), check).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => Some(format!("catalog error: {e}")),
+            Err(_) => Some("catalog did not answer within 3 s".to_string()),
+        };
+        readiness.set(problem);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(READINESS_INTERVAL) => {}
+        }
+    }
+}
+
+/// How often readiness is re-checked.
+const READINESS_INTERVAL: Duration = Duration::from_secs(2);
 
 struct BronzeLoop {
     cfg: Config,

@@ -93,6 +93,9 @@ impl SilverJob {
                     }
                 }
                 Err(e) if e.is_retryable() => {
+                    if let Error::CommitConflict { table, .. } = &e {
+                        crate::telemetry::record_conflict(table);
+                    }
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "silver batch failed; retrying");
                     tokio::select! {
                         _ = ctl.cancel.cancelled() => return Ok(()),
@@ -151,7 +154,9 @@ impl SilverJob {
             ends_at: read.ends.clone(),
             summary: bad_summary,
         };
+        let started = std::time::Instant::now();
         commit::commit_batch(&self.catalog, &m.bad_ident, bad_commit).await?;
+        crate::telemetry::record_commit(&m.def.bad_rows_table, started.elapsed(), None);
 
         let good_files = write_data_files(&good, &split.good).await?;
         let mut summary = BTreeMap::from([
@@ -169,7 +174,9 @@ impl SilverJob {
             ends_at: read.ends.clone(),
             summary,
         };
+        let started = std::time::Instant::now();
         let outcome = commit::commit_batch(&self.catalog, &m.ident, good_commit).await?;
+        crate::telemetry::record_commit(&m.def.name, started.elapsed(), oldest_arrival(&read.bronze));
         let report = BatchReport {
             table: m.def.name.clone(),
             objects: n_objects,
@@ -179,7 +186,7 @@ impl SilverJob {
             rejected_by_reason: split.rejected_by_reason,
         };
         if let CommitOutcome::Committed { snapshot_id } = outcome {
-            self.counters.add_silver_batch(report.records_in, report.rows, report.dedup_drops, &report.rejected_by_reason);
+            self.counters.add_silver_batch(&report.table, report.records_in, report.rows, report.dedup_drops, &report.rejected_by_reason);
             tracing::info!(
                 table = %m.def.name, snapshot_id, objects = n_objects, records_in = report.records_in,
                 rows = report.rows, dedup_drops = report.dedup_drops,
@@ -277,6 +284,12 @@ struct ReadBronze {
     positions: Vec<(ShardId, Position)>,
     /// Per shard in the batch, its last position.
     ends: Watermarks,
+}
+
+/// Arrival time of the oldest record in the batch (for the freshness histogram).
+fn oldest_arrival(bronze: &RecordBatch) -> Option<i64> {
+    let a = bronze.column_by_name("arrival_ts")?.as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>()?;
+    arrow::compute::min(a)
 }
 
 fn is_past(w: &Watermarks, shard: &ShardId, pos: &Position) -> bool {
