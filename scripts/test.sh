@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Run every test floe has. On a fresh machine this installs what the tests need first:
-# a Python venv with the independent readers (pyiceberg, DuckDB). Extra arguments go to cargo test.
+# a Python venv with the independent readers (pyiceberg, DuckDB) and one with the deployment
+# linters (checkov, python-hcl2, dockerfile-parse). Extra arguments go to cargo test.
 #
 #   scripts/test.sh                 # everything in the default suite
-#   scripts/test.sh pipeline        # only tests whose name contains "pipeline"
+#   scripts/test.sh pipeline        # only Rust tests whose name contains "pipeline" (infra checks still run)
 #   FLOE_VENV=~/.cache/floe-venv CARGO_TARGET_DIR=~/.cache/floe-target scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# venv DIR REQUIREMENTS: create or refresh DIR when the requirements file changed.
+venv() {
+  local dir=$1 req=$2
+  if [ ! -x "$dir/bin/python" ] || ! cmp -s "$req" "$dir/.floe-requirements"; then
+    echo "==> preparing the venv $dir ($req)"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$dir/.floe-requirements"
+  fi
+}
+
 VENV="${FLOE_VENV:-$PWD/.venv}"
-REQ=scripts/requirements-test.txt
-stamp="$VENV/.floe-requirements"
-if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQ" "$stamp"; then
-  echo "==> creating the test venv in $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
-  cp "$REQ" "$stamp"
-fi
+venv "$VENV" scripts/requirements-test.txt
+venv "$VENV-infra" scripts/requirements-infra.txt
 export FLOE_TEST_PYTHON="$VENV/bin/python"
 
 echo "==> cargo test (target: ${CARGO_TARGET_DIR:-target})"
 cargo test --locked "$@"
+
+echo "==> deployment checks (terraform/, Dockerfile)"
+"$VENV-infra/bin/python" -m pytest -q tests/infra

@@ -29,17 +29,17 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 
 locals {
   environment = merge({
-    FLOE_SOURCE_TYPE       = "kinesis"
-    FLOE_SOURCE_STREAM     = aws_kinesis_stream.events.name
-    FLOE_BRONZE_LOCATION   = "s3://${module.bronze_bucket.bucket}/bronze"
-    FLOE_CATALOG_TYPE      = "glue"
-    FLOE_CATALOG_NAMESPACE = aws_glue_catalog_database.floe.name
-    FLOE_CATALOG_WAREHOUSE = "s3://${module.warehouse_bucket.bucket}/warehouse"
-    FLOE_CHECKPOINT_TYPE   = "dynamodb"
-    FLOE_CHECKPOINT_TABLE  = aws_dynamodb_table.leases.name
-    FLOE_DRAIN_DEADLINE    = "${var.drain_seconds}s"
-    FLOE_METRICS_PORT      = tostring(var.metrics_port)
-    AWS_REGION             = local.region
+    FLOE_SOURCE_TYPE             = "kinesis"
+    FLOE_SOURCE_STREAM           = aws_kinesis_stream.events.name
+    FLOE_BRONZE_LOCATION         = "s3://${module.bronze_bucket.bucket}/bronze"
+    FLOE_CATALOG_TYPE            = "glue"
+    FLOE_CATALOG_NAMESPACE       = aws_glue_catalog_database.floe.name
+    FLOE_CATALOG_WAREHOUSE       = "s3://${module.warehouse_bucket.bucket}/warehouse"
+    FLOE_CHECKPOINT_TYPE         = "dynamodb"
+    FLOE_CHECKPOINT_TABLE        = aws_dynamodb_table.leases.name
+    FLOE_SHUTDOWN_DRAIN_DEADLINE = "${var.drain_seconds}s"
+    FLOE_METRICS_PORT            = tostring(var.metrics_port)
+    AWS_REGION                   = local.region
   }, var.extra_environment)
 }
 
