@@ -11,11 +11,16 @@ use crate::checkpoint::local::read_file;
 use crate::config::Config;
 use crate::error::Result;
 
+/// A data file smaller than this counts as small (compaction would help readers).
+pub const SMALL_FILE_BYTES: u64 = 16 << 20;
+
 #[derive(Debug, Serialize)]
 pub struct ShardStatus {
     pub shard: String,
     pub checkpoint: Option<String>,
     pub ended: bool,
+    /// The bronze object that made the checkpoint durable.
+    pub last_object: Option<String>,
     pub watermark: Option<String>,
     pub backlog_objects: u64,
     pub backlog_bytes: u64,
@@ -26,6 +31,10 @@ pub struct TableStatus {
     pub table: String,
     pub snapshot_id: Option<i64>,
     pub snapshots: usize,
+    pub rows: u64,
+    pub data_files: u64,
+    /// Live data files under [`SMALL_FILE_BYTES`]: candidates for compaction.
+    pub small_files: u64,
     /// Sums of the `floe.*` counters over the snapshot ancestry.
     pub totals: BTreeMap<String, u64>,
 }
@@ -50,10 +59,14 @@ pub async fn status(cfg: &Config) -> Result<Status> {
                 None => w,
                 Some(l) => l.into_iter().filter_map(|(s, p)| w.get(&s).map(|q| (s, p.min(q.clone())))).collect(),
             });
+            let (rows, data_files, small_files) = file_stats(&t).await?;
             table_status.push(TableStatus {
                 table: ident.name().to_string(),
                 snapshot_id: t.metadata().current_snapshot_id(),
                 snapshots: t.metadata().snapshots().count(),
+                rows,
+                data_files,
+                small_files,
                 totals: totals(&t),
             });
         }
@@ -76,6 +89,7 @@ pub async fn status(cfg: &Config) -> Result<Status> {
                 shard: name.clone(),
                 checkpoint: cp.and_then(|c| c.sequence_number.clone()),
                 ended: cp.is_some_and(|c| c.ended),
+                last_object: cp.and_then(|c| c.last_object.clone()),
                 watermark: w.map(|p| p.to_string()),
                 backlog_objects: backlog.len() as u64,
                 backlog_bytes: backlog.iter().map(|o| o.size).sum(),
@@ -83,6 +97,18 @@ pub async fn status(cfg: &Config) -> Result<Status> {
         })
         .collect();
     Ok(Status { shards, tables: table_status })
+}
+
+/// Rows, live data files and small files of the current snapshot (from the scan plan).
+async fn file_stats(t: &iceberg::table::Table) -> Result<(u64, u64, u64)> {
+    use futures::TryStreamExt;
+    if t.metadata().current_snapshot().is_none() {
+        return Ok((0, 0, 0));
+    }
+    let tasks: Vec<_> = t.scan().build()?.plan_files().await?.try_collect().await?;
+    let rows = tasks.iter().filter_map(|f| f.record_count).sum();
+    let small = tasks.iter().filter(|f| f.file_size_in_bytes < SMALL_FILE_BYTES).count() as u64;
+    Ok((rows, tasks.len() as u64, small))
 }
 
 fn totals(t: &iceberg::table::Table) -> BTreeMap<String, u64> {
@@ -118,10 +144,13 @@ pub fn print(s: &Status) {
     println!();
     for t in &s.tables {
         println!(
-            "table {:<20} snapshot {:<22} ({} snapshots)",
+            "table {:<20} snapshot {:<22} ({} snapshots) rows {} in {} files ({} small)",
             t.table,
             t.snapshot_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-            t.snapshots
+            t.snapshots,
+            t.rows,
+            t.data_files,
+            t.small_files
         );
         for (k, v) in &t.totals {
             println!("    {k:<32} {v:>12}");

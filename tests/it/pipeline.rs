@@ -52,9 +52,12 @@ fn generated_spool_is_accounted_for_and_read_back_by_independent_readers() {
     assert_eq!(events["totals"]["records-in"].as_u64().unwrap(), records);
     assert_eq!(events["totals"]["rows"].as_u64().unwrap(), rows);
     assert_eq!(events["totals"]["dedup-drops"].as_u64().unwrap(), duplicates);
+    assert_eq!(events["rows"].as_u64().unwrap(), rows);
+    assert!(events["data_files"].as_u64().unwrap() >= 1);
     for shard in status["shards"].as_array().unwrap() {
         assert_eq!(shard["backlog_objects"].as_u64().unwrap(), 0, "{shard}");
         assert_eq!(shard["ended"], true);
+        assert!(shard["last_object"].as_str().unwrap().ends_with(".parquet"), "{shard}");
     }
 
     // pyiceberg, through the same SQLite catalog
