@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod crashpoint;
 pub mod error;
 pub mod http;
 pub mod model;

@@ -102,6 +102,7 @@ impl ShardWriter {
         .map_err(|e| crate::error::Error::invalid(format!("bronze encoder task failed: {e}")))??;
         let size = bytes.len() as u64;
         let location = self.store.put(&key, bytes).await?;
+        crate::crashpoint::hit(crate::crashpoint::BRONZE_AFTER_PUT);
         self.checkpoints
             .save(
                 &self.shard,

@@ -157,6 +157,7 @@ impl SilverJob {
         let started = std::time::Instant::now();
         commit::commit_batch(&self.catalog, &m.bad_ident, bad_commit).await?;
         crate::telemetry::record_commit(&m.def.bad_rows_table, started.elapsed(), None);
+        crate::crashpoint::hit(crate::crashpoint::SILVER_AFTER_BAD_COMMIT);
 
         let good_files = write_data_files(&good, &split.good).await?;
         let mut summary = BTreeMap::from([
@@ -177,6 +178,7 @@ impl SilverJob {
         let started = std::time::Instant::now();
         let outcome = commit::commit_batch(&self.catalog, &m.ident, good_commit).await?;
         crate::telemetry::record_commit(&m.def.name, started.elapsed(), oldest_arrival(&read.bronze));
+        crate::crashpoint::hit(crate::crashpoint::SILVER_AFTER_COMMIT);
         let report = BatchReport {
             table: m.def.name.clone(),
             objects: n_objects,

@@ -28,7 +28,9 @@ pub async fn write_data_files(table: &Table, batches: &[RecordBatch]) -> Result<
     let meta = table.metadata();
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_row_count(Some(128 * 1024))
+        // The Parquet writer holds a whole row group in memory, once per open partition: 32k rows
+        // of ~1 KB keep that near 32 MB a partition and still make row groups readers like.
+        .set_max_row_group_row_count(Some(32 * 1024))
         .build();
     let target = meta
         .properties()
