@@ -46,8 +46,8 @@ pub const KEYS: &[&str] = &[
     "shutdown.drain_deadline",
 ];
 
-/// `FLOE_` variables that are not configuration keys.
-const NON_KEY_VARS: &[&str] = &["FLOE_CONFIG"];
+/// `FLOE_` variables that are not configuration keys (the CLI's and the project scripts').
+const NON_KEY_VARS: &[&str] = &["FLOE_CONFIG", "FLOE_VENV", "FLOE_BENCH_PROFILE"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
