@@ -375,7 +375,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
             &o.spool.clone().or(raw.source.spool_dir.map(PathBuf::from)).unwrap_or_else(|| warehouse.join("spool")),
         ),
         poll_interval: v.duration("source.poll_interval", raw.source.poll_interval, "1s")?,
-        read_records: v.count("source.read_records", raw.source.read_records, 10_000, 1, 1_000_000)? as usize,
+        read_records: v.count("source.read_records", raw.source.read_records, 1_000, 1, 1_000_000)? as usize,
     };
 
     let format = v.one_of(

@@ -211,7 +211,8 @@ impl SilverJob {
                     let format = o.key.format;
                     let batches = tokio::task::spawn_blocking(move || encode::decode(bytes, format))
                         .await
-                        .map_err(|e| Error::invalid(format!("bronze decoder task failed: {e}")))??;
+                        .map_err(|e| Error::invalid(format!("bronze decoder task failed: {e}")))?
+                        .map_err(|e| Error::invalid(format!("bronze object {} cannot be read: {e}", o.location)))?;
                     Ok::<_, Error>((o, batches))
                 }
             })
