@@ -7,6 +7,7 @@
 
 pub mod files;
 pub mod generator;
+pub mod kinesis;
 
 use bytes::Bytes;
 

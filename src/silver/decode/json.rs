@@ -145,6 +145,13 @@ impl JsonDecoder {
                 format!("{} bytes, limit {} (silver.max_record_bytes)", raw.len(), self.max_record_bytes),
             ));
         }
+        // Valid aggregates were split by the source; one still here failed its checksum or parse.
+        if crate::source::kinesis::kpl::looks_aggregated(raw) {
+            return Err((
+                reasons::CORRUPT_KPL_AGGREGATE,
+                "a KPL aggregate that could not be split (bad MD5 or protobuf body)".to_string(),
+            ));
+        }
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             return Err((reasons::EMPTY_RECORD, "the record has no content".to_string()));
         }
@@ -235,6 +242,7 @@ mod tests {
             br#"{"event_id":"a","collector_tstamp":"t","event":"e","platform":7}"#,
             br#"{"collector_tstamp":"t","event":"e","platform":"web"}"#,
             &big,
+            &[0xF3, 0x89, 0x9A, 0xC2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
         ]);
         assert_eq!(
             col(&b, "_error"),
@@ -247,6 +255,7 @@ mod tests {
                 Some("wrong_type".into()),
                 Some("missing_field".into()),
                 Some("record_too_large".into()),
+                Some("corrupt_kpl_aggregate".into()),
             ]
         );
         assert_eq!(col(&b, "extra")[0].as_deref(), Some(r#"{"x":1}"#));

@@ -16,4 +16,5 @@ pub mod reasons {
     pub const NOT_AN_OBJECT: &str = "not_an_object";
     pub const MISSING_FIELD: &str = "missing_field";
     pub const WRONG_TYPE: &str = "wrong_type";
+    pub const CORRUPT_KPL_AGGREGATE: &str = "corrupt_kpl_aggregate";
 }
