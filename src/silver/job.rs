@@ -131,18 +131,29 @@ impl SilverJob {
             return Ok(None);
         }
         let n_objects = planned.values().map(Vec::len).sum();
+        let mut phases = Phases::start();
         let read = self.read(planned, &low).await?;
+        phases.lap("read");
         let needs = Needs {
             table: read.positions.iter().map(|(s, p)| is_past(&wm_good, s, p)).collect(),
             bad_table: read.positions.iter().map(|(s, p)| is_past(&wm_bad, s, p)).collect(),
         };
-        let decoded = t.decoder.decode(&read.bronze, 0)?;
+        // Decoding is the batch's largest CPU step: off the async workers, on every core.
+        let (decoder, bronze) = (t.decoder.clone(), read.bronze.clone());
+        let threads = std::thread::available_parallelism().map(|n| n.get().min(4)).unwrap_or(2);
+        let decoded = tokio::task::spawn_blocking(move || decoder.decode_parallel(&bronze, threads))
+            .await
+            .map_err(|e| Error::invalid(format!("decoder task failed: {e}")))??;
+        phases.lap("decode");
         let (committed_schema, committed) = self.committed_ids(&good, t, &decoded).await?;
+        phases.lap("committed_ids");
         let result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
+        phases.lap("sql");
         let now = chrono::Utc::now().timestamp_micros();
         let table_schema = arrow_schema(&good)?;
         let bad_schema = arrow_schema(&bad)?;
         let split = transform::split(&result, &read.bronze, &needs, &table_schema, &bad_schema, now)?;
+        phases.lap("split");
 
         // Bad rows first: if the process dies between the two commits, the retry finds the bad
         // table past this batch and writes only the table's rows.
@@ -159,7 +170,9 @@ impl SilverJob {
         crate::telemetry::record_commit(&m.def.bad_rows_table, started.elapsed(), None);
         crate::crashpoint::hit(crate::crashpoint::SILVER_AFTER_BAD_COMMIT);
 
+        phases.lap("bad_table");
         let good_files = write_data_files(&good, &split.good).await?;
+        phases.lap("write");
         let mut summary = BTreeMap::from([
             ("floe.records-in".to_string(), split.records_in.to_string()),
             ("floe.rows".to_string(), split.rows.to_string()),
@@ -178,6 +191,7 @@ impl SilverJob {
         let started = std::time::Instant::now();
         let outcome = commit::commit_batch(&self.catalog, &m.ident, good_commit).await?;
         crate::telemetry::record_commit(&m.def.name, started.elapsed(), oldest_arrival(&read.bronze));
+        phases.lap("commit");
         crate::crashpoint::hit(crate::crashpoint::SILVER_AFTER_COMMIT);
         let report = BatchReport {
             table: m.def.name.clone(),
@@ -194,6 +208,7 @@ impl SilverJob {
                 rows = report.rows, dedup_drops = report.dedup_drops,
                 rejected = report.rejected_by_reason.values().sum::<u64>(), "silver batch committed"
             );
+            tracing::debug!(table = %m.def.name, phases = %phases, "silver batch timing");
         }
         Ok(Some(report))
     }
@@ -278,6 +293,32 @@ impl SilverJob {
             .map(|b| Ok(RecordBatch::try_new(schema.clone(), vec![cast(b.column(0), &DataType::Utf8)?])?))
             .collect::<Result<Vec<_>>>()?;
         Ok((schema, out))
+    }
+}
+
+/// Wall time of each step of a batch, for the debug log (where does a batch spend its time?).
+struct Phases {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self { last: std::time::Instant::now(), laps: Vec::new() }
+    }
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((name, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, d) in &self.laps {
+            write!(f, "{name}={}ms ", d.as_millis())?;
+        }
+        Ok(())
     }
 }
 

@@ -90,6 +90,27 @@ impl JsonDecoder {
         self.schema.clone()
     }
 
+    /// Decode a bronze batch on up to `threads` threads (row order and `_ord` are kept).
+    pub fn decode_parallel(&self, bronze: &RecordBatch, threads: usize) -> Result<RecordBatch> {
+        let n = bronze.num_rows();
+        let chunk = n.div_ceil(threads.max(1)).max(1);
+        let parts: Vec<Result<RecordBatch>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(chunk)
+                .map(|start| {
+                    let slice = bronze.slice(start, chunk.min(n - start));
+                    scope.spawn(move || self.decode(&slice, start as i64))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(crate::error::Error::invalid("a decoder thread panicked"))))
+                .collect()
+        });
+        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(arrow::compute::concat_batches(&self.schema, &parts)?)
+    }
+
     /// Decode a bronze batch; `first_ord` numbers the rows in read order across batches.
     pub fn decode(&self, bronze: &RecordBatch, first_ord: i64) -> Result<RecordBatch> {
         let data = downcast::<BinaryArray>(bronze.column(0))?;
@@ -261,6 +282,28 @@ mod tests {
         assert_eq!(col(&b, "extra")[0].as_deref(), Some(r#"{"x":1}"#));
         assert_eq!(col(&b, "platform")[0].as_deref(), Some("web"));
         assert_eq!(col(&b, "_error_detail")[6].as_deref(), Some("event_id"));
+    }
+
+    #[test]
+    fn parallel_decode_keeps_order_and_ords() {
+        let defs = load_defs(None).unwrap();
+        let dec = JsonDecoder::new(&defs[0], 1 << 20);
+        let lines: Vec<Vec<u8>> = (0..101).map(|i| format!("{{\"event_id\":\"{i}\",\"collector_tstamp\":\"t\",\"event\":\"e\",\"platform\":\"p\"}}").into_bytes()).collect();
+        let recs: Vec<Record> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Record {
+                data: bytes::Bytes::from(l.clone()),
+                position: Position::new(SequenceNumber::from_u64(i as u64), 0),
+                partition_key: String::new(),
+                arrival_ts_micros: 0,
+            })
+            .collect();
+        let b = to_batch(&ShardId::new("s").unwrap(), &recs, 0).unwrap();
+        let one = dec.decode(&b, 0).unwrap();
+        for threads in [1, 2, 3, 7] {
+            assert_eq!(dec.decode_parallel(&b, threads).unwrap(), one, "{threads} threads");
+        }
     }
 
     #[test]
