@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test floe has. On a fresh machine this installs what the tests need first:
-# a Python venv with the independent readers (pyiceberg, DuckDB) and one with the deployment
+# a Python venv with the independent readers (pyiceberg, DuckDB), one with the AWS stand-ins
+# (moto's server, made strict by tests/standins/moto_strict.py) and one with the deployment
 # linters (checkov, python-hcl2, dockerfile-parse). Extra arguments go to cargo test.
 #
 #   scripts/test.sh                 # everything in the default suite
@@ -22,11 +23,15 @@ venv() {
 
 VENV="${FLOE_VENV:-$PWD/.venv}"
 venv "$VENV" scripts/requirements-test.txt
+venv "$VENV-standins" scripts/requirements-standins.txt
 venv "$VENV-infra" scripts/requirements-infra.txt
 export FLOE_TEST_PYTHON="$VENV/bin/python"
 
 echo "==> cargo test (target: ${CARGO_TARGET_DIR:-target})"
 cargo test --locked "$@"
+
+echo "==> AWS stand-ins (each strictness patch proved over the real APIs)"
+"$VENV-standins/bin/python" -m pytest -q tests/standins
 
 echo "==> deployment checks (terraform/, Dockerfile)"
 "$VENV-infra/bin/python" -m pytest -q tests/infra
