@@ -27,6 +27,25 @@ venv "$VENV-standins" scripts/requirements-standins.txt
 venv "$VENV-infra" scripts/requirements-infra.txt
 export FLOE_TEST_PYTHON="$VENV/bin/python"
 
+# The strict moto server (S3, Glue, DynamoDB) for the AWS tests: 127.0.0.1 only, a free port,
+# stopped by PID when this script exits however it exits.
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+MOTO_PORT=$(free_port)
+MOTO_LOG="${TMPDIR:-/tmp}/floe-moto-$MOTO_PORT.log"
+"$VENV-standins/bin/python" tests/standins/moto_strict.py -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+"$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=2)" \
+  || { echo "moto did not start; its log:"; cat "$MOTO_LOG"; exit 1; }
+export FLOE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+echo "==> strict moto on $FLOE_TEST_MOTO_ENDPOINT (log: $MOTO_LOG)"
+
 echo "==> cargo test (target: ${CARGO_TARGET_DIR:-target})"
 cargo test --locked "$@"
 

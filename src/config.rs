@@ -40,6 +40,10 @@ pub const KEYS: &[&str] = &[
     "catalog.namespace",
     "catalog.uri",
     "catalog.warehouse",
+    "catalog.catalog_id",
+    "aws.region",
+    "aws.endpoint",
+    "aws.s3_path_style",
     "checkpoint.type",
     "checkpoint.path",
     "metrics.port",
@@ -67,6 +71,16 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     shutdown: RawShutdown,
+    #[serde(default)]
+    aws: RawAws,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    region: Option<String>,
+    endpoint: Option<String>,
+    s3_path_style: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +137,7 @@ struct RawCatalog {
     namespace: Option<String>,
     uri: Option<String>,
     warehouse: Option<String>,
+    catalog_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,10 +200,38 @@ pub struct SilverConfig {
 
 #[derive(Debug, Clone)]
 pub struct CatalogConfig {
+    pub kind: CatalogKind,
     pub name: String,
     pub namespace: String,
+    /// The SQL catalog's database URL (`sqlite:…`); unused by Glue.
     pub uri: String,
+    /// Where table data and metadata go: `file://…` (SQL catalog) or `s3://bucket/prefix`.
     pub warehouse: String,
+    /// Glue: the AWS account id owning the catalog, when it is not the caller's.
+    pub catalog_id: Option<String>,
+    pub aws: AwsSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogKind {
+    /// Iceberg's SQL catalog on SQLite: the embedded default.
+    Sql,
+    /// The AWS Glue Data Catalog (our own `iceberg::Catalog`, catalog/glue.rs).
+    Glue,
+}
+
+/// What every AWS client floe builds shares. Credentials always come from the standard AWS chain
+/// (environment, profile, ECS task role, IMDS); only where to connect is configured here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `aws.region`, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else the SDK's own lookup.
+    pub region: Option<String>,
+    /// `aws.endpoint`, else `AWS_ENDPOINT_URL`: one endpoint for every service (S3-compatible
+    /// stores, local stand-ins). `None` = AWS's public endpoints.
+    pub endpoint: Option<String>,
+    /// Path-style S3 URLs (`http://host/bucket/key`), which S3-compatible stores and stand-ins
+    /// need; defaults to on when an endpoint is set, off for AWS.
+    pub s3_path_style: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +242,7 @@ pub struct Config {
     pub bronze: BronzeConfig,
     pub silver: SilverConfig,
     pub catalog: CatalogConfig,
+    pub aws: AwsSettings,
     pub checkpoint_path: PathBuf,
     /// Port of /metrics, /healthz and /readyz; 0 = off.
     pub metrics_port: u16,
@@ -237,11 +281,17 @@ impl Config {
             }
             None => ("(built-in defaults)".to_string(), toml::Table::new()),
         };
-        let unknown_env = apply_env(&mut tree, env, &origin)?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let unknown_env = apply_env(&mut tree, env.iter().cloned(), &origin)?;
+        let aws_env = |name: &str| env.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone());
+        let aws_env = AwsEnv {
+            region: aws_env("AWS_REGION").or_else(|| aws_env("AWS_DEFAULT_REGION")),
+            endpoint: aws_env("AWS_ENDPOINT_URL"),
+        };
         let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(tree)).map_err(|e| {
             Error::Config { file: origin.clone(), key: "(structure)".into(), message: e.message().to_string() }
         })?;
-        let mut cfg = validate(raw, &Origin(origin), overrides)?;
+        let mut cfg = validate(raw, &Origin(origin), overrides, &aws_env)?;
         cfg.unknown_env = unknown_env;
         Ok(cfg)
     }
@@ -360,7 +410,13 @@ fn file_url(p: &Path) -> String {
     format!("file://{}", absolute(p).display())
 }
 
-fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
+/// The standard AWS variables that floe's settings fall back to.
+struct AwsEnv {
+    region: Option<String>,
+    endpoint: Option<String>,
+}
+
+fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) -> Result<Config> {
     let v = V { origin };
     let warehouse = absolute(
         &o.warehouse.clone().or(raw.warehouse.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("floe-data")),
@@ -408,17 +464,61 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
         sql_dir: raw.silver.sql_dir.map(|p| absolute(Path::new(&p))),
     };
 
-    v.one_of("catalog.type", raw.catalog.r#type, "sql", &["sql"])?;
+    let endpoint = raw.aws.endpoint.or_else(|| aws_env.endpoint.clone());
+    if let Some(e) = &endpoint
+        && !(e.starts_with("http://") || e.starts_with("https://"))
+    {
+        return Err(v.err("aws.endpoint", format!("expected an http:// or https:// URL, got {e:?}")));
+    }
+    let aws = AwsSettings {
+        region: raw.aws.region.or_else(|| aws_env.region.clone()),
+        s3_path_style: raw.aws.s3_path_style.unwrap_or(endpoint.is_some()),
+        endpoint,
+    };
+
+    let kind = match v.one_of("catalog.type", raw.catalog.r#type, "sql", &["sql", "glue"])?.as_str() {
+        "glue" => CatalogKind::Glue,
+        _ => CatalogKind::Sql,
+    };
+    let namespace = raw.catalog.namespace.unwrap_or_else(|| "floe".to_string());
+    let catalog_warehouse = match (kind, raw.catalog.warehouse) {
+        (_, Some(w)) => w,
+        (CatalogKind::Sql, None) => file_url(&warehouse.join("warehouse")),
+        (CatalogKind::Glue, None) => {
+            return Err(v.err("catalog.warehouse", "catalog.type = \"glue\" needs an s3:// warehouse location"));
+        }
+    };
+    match kind {
+        CatalogKind::Sql if !(catalog_warehouse.starts_with("file://") || catalog_warehouse.starts_with("s3://")) => {
+            return Err(v.err("catalog.warehouse", format!("expected a file:// or s3:// URL, got {catalog_warehouse:?}")));
+        }
+        CatalogKind::Glue if !catalog_warehouse.starts_with("s3://") => {
+            return Err(v.err("catalog.warehouse", format!("Glue tables live on S3: expected s3://bucket/prefix, got {catalog_warehouse:?}")));
+        }
+        _ => {}
+    }
+    if kind == CatalogKind::Glue {
+        // Glue database names: lower case letters, digits and underscores (what Athena accepts).
+        if namespace.is_empty() || !namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(v.err("catalog.namespace", format!("a Glue database name is lower-case letters, digits and _, got {namespace:?}")));
+        }
+        if raw.catalog.uri.is_some() {
+            return Err(v.err("catalog.uri", "only used by catalog.type = \"sql\"; Glue is reached through aws.endpoint / AWS_ENDPOINT_URL"));
+        }
+    }
     let catalog = CatalogConfig {
+        kind,
         name: raw.catalog.name.unwrap_or_else(|| "floe".to_string()),
-        namespace: raw.catalog.namespace.unwrap_or_else(|| "floe".to_string()),
+        namespace,
         uri: raw
             .catalog
             .uri
             .unwrap_or_else(|| format!("sqlite:{}?mode=rwc", warehouse.join("catalog.db").display())),
-        warehouse: raw.catalog.warehouse.unwrap_or_else(|| file_url(&warehouse.join("warehouse"))),
+        warehouse: catalog_warehouse,
+        catalog_id: raw.catalog.catalog_id.filter(|s| !s.is_empty()),
+        aws: aws.clone(),
     };
-    if !catalog.uri.starts_with("sqlite:") {
+    if kind == CatalogKind::Sql && !catalog.uri.starts_with("sqlite:") {
         return Err(v.err("catalog.uri", format!("expected a sqlite: URL, got {:?}", catalog.uri)));
     }
 
@@ -435,6 +535,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides) -> Result<Config> {
         bronze,
         silver,
         catalog,
+        aws,
         checkpoint_path,
         metrics_port,
         drain_deadline,
@@ -497,6 +598,7 @@ mod tests {
             let value = match *key {
                 "silver.enabled" => "true",
                 "metrics.port" => "1",
+                "aws.s3_path_style" => "true",
                 _ => "\"x\"",
             };
             let text = if section.is_empty() {
@@ -514,6 +616,32 @@ mod tests {
     fn unknown_env_variables_are_reported() {
         let c = load_str("", vec![("FLOE_BRONZE_FLUSH_INTERVALL", "1s"), ("FLOE_CONFIG", "x")]).unwrap();
         assert_eq!(c.unknown_env, vec!["FLOE_BRONZE_FLUSH_INTERVALL".to_string()]);
+    }
+
+    #[test]
+    fn glue_needs_an_s3_warehouse_and_takes_the_aws_environment() {
+        let e = load_str("[catalog]\ntype = \"glue\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("catalog.warehouse") && e.contains("s3://"), "{e}");
+        let e = load_str("[catalog]\ntype = \"glue\"\nwarehouse = \"file:///tmp/w\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("Glue tables live on S3"), "{e}");
+        let e = load_str("[catalog]\ntype = \"glue\"\nwarehouse = \"s3://b/w\"\nnamespace = \"My-Db\"\n", vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("catalog.namespace"), "{e}");
+        let c = load_str(
+            "[catalog]\ntype = \"glue\"\nwarehouse = \"s3://b/w\"\n",
+            vec![("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_DEFAULT_REGION", "eu-west-1")],
+        )
+        .unwrap();
+        assert_eq!(c.catalog.kind, CatalogKind::Glue);
+        assert_eq!(c.aws.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert!(c.aws.s3_path_style, "an explicit endpoint defaults to path-style S3");
+        let c = load_str("[aws]\nregion = \"us-east-2\"\n", vec![("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(c.aws.region.as_deref(), Some("us-east-2"), "the file wins over the AWS variables");
+        assert!(!c.aws.s3_path_style);
+        let e = load_str("[aws]\nendpoint = \"localhost:5000\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("aws.endpoint"), "{e}");
     }
 
     #[test]

@@ -81,19 +81,21 @@ impl Error {
                     | object_store::Error::PermissionDenied { .. }
                     | object_store::Error::Unauthenticated { .. }
             ),
-            // Unexpected covers the catalog's I/O and database errors (unreachable, locked):
-            // the daemon waits them out rather than exiting; precondition failures are commit
-            // races. Bad data, unsupported features and missing tables are not transient.
-            Error::Iceberg(e) => {
-                e.retryable()
-                    || matches!(
-                        e.kind(),
-                        iceberg::ErrorKind::Unexpected
-                            | iceberg::ErrorKind::PreconditionFailed
-                            | iceberg::ErrorKind::CatalogCommitConflicts
-                    )
-            }
+            Error::Iceberg(e) => iceberg_is_transient(e),
             Error::DataFusion(_) | Error::Arrow(_) | Error::Parquet(_) | Error::Json(_) => false,
         }
     }
+}
+
+/// Whether an iceberg error may go away on its own. Unexpected covers the catalog's I/O and
+/// database errors (unreachable, locked): the daemon waits them out rather than exiting;
+/// precondition failures and conflicts are commit races. Bad data, unsupported features, missing
+/// tables and the Glue refusals catalog/glue.rs marks permanent (access denied, invalid input)
+/// are not transient.
+pub fn iceberg_is_transient(e: &iceberg::Error) -> bool {
+    e.retryable()
+        || matches!(
+            e.kind(),
+            iceberg::ErrorKind::Unexpected | iceberg::ErrorKind::PreconditionFailed | iceberg::ErrorKind::CatalogCommitConflicts
+        )
 }

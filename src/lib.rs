@@ -11,6 +11,7 @@
 //! Data flows one way; each stage hands the next a value. `source` and `bronze` never import
 //! `silver` or `catalog`; `silver` never commits; only `catalog` talks to a catalog.
 
+pub mod aws;
 pub mod bronze;
 pub mod catalog;
 pub mod checkpoint;

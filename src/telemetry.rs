@@ -72,7 +72,11 @@ pub fn record_commit(table: &str, took: Duration, oldest_arrival_micros: Option<
     }
 }
 
+/// Commits the catalog refused because another writer got there first (all tables, this process).
+static COMMIT_CONFLICTS: AtomicU64 = AtomicU64::new(0);
+
 pub fn record_conflict(table: &str) {
+    COMMIT_CONFLICTS.fetch_add(1, Relaxed);
     metrics::counter!(names::COMMIT_CONFLICTS, "table" => table.to_string()).increment(1);
 }
 
@@ -115,6 +119,7 @@ pub struct CountersSnapshot {
     pub dedup_drops: u64,
     pub bad_rows: u64,
     pub bad_by_reason: BTreeMap<String, u64>,
+    pub commit_conflicts: u64,
 }
 
 impl Counters {
@@ -168,6 +173,7 @@ impl Counters {
             dedup_drops: self.dedup_drops.load(Relaxed),
             bad_rows: self.bad_rows.load(Relaxed),
             bad_by_reason: self.bad_by_reason.lock().map(|m| m.clone()).unwrap_or_default(),
+            commit_conflicts: COMMIT_CONFLICTS.load(Relaxed),
         }
     }
 }

@@ -11,6 +11,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjPath;
 
 use super::layout::BronzeKey;
+use crate::config::AwsSettings;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -29,7 +30,9 @@ pub struct BronzeStore {
 }
 
 impl BronzeStore {
-    pub fn open(url: &str) -> Result<Self> {
+    /// Open `url`; for `s3://` the region, endpoint and addressing style come from `aws` and
+    /// credentials from the standard AWS chain (object_store reads the same variables the SDK does).
+    pub fn open(url: &str, aws: &AwsSettings) -> Result<Self> {
         if let Some(path) = url.strip_prefix("file://") {
             let root = PathBuf::from(path);
             std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
@@ -38,7 +41,16 @@ impl BronzeStore {
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let store = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+            let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_virtual_hosted_style_request(!aws.s3_path_style);
+            if let Some(region) = &aws.region {
+                builder = builder.with_region(region);
+            }
+            if let Some(endpoint) = &aws.endpoint {
+                builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+            }
+            let store = builder.build()?;
             return Ok(Self { store: Arc::new(store), prefix: ObjPath::from(prefix), local_root: None });
         }
         Err(Error::invalid(format!("bronze location {url:?}: expected file:// or s3://")))

@@ -1,38 +1,83 @@
 //! Opening the catalog: the only place the catalog properties map is built.
-//! The embedded default is Iceberg's SQL catalog on SQLite with a local-directory warehouse —
-//! the same catalog layout pyiceberg's `SqlCatalog` reads (the catalog name must match).
+//!
+//! - `sql` (embedded default): Iceberg's SQL catalog on SQLite with a local-directory warehouse —
+//!   the same catalog layout pyiceberg's `SqlCatalog` reads (the catalog name must match).
+//! - `glue`: our Glue catalog (catalog/glue.rs) with the warehouse on S3.
+//!
+//! Glue (and a SQL catalog whose warehouse is not local) get a FileIO that resolves `file://` and
+//! `s3://` paths. S3 is reached at the configured region/endpoint with credentials from the
+//! standard AWS chain (opendal's loader: environment, profile, web identity, ECS, IMDS).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use iceberg::io::LocalFsStorageFactory;
-use iceberg::{Catalog, CatalogBuilder};
+use iceberg::io::{FileIOBuilder, LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory};
+use iceberg::{Catalog, CatalogBuilder, Runtime};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalogBuilder,
 };
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
-use crate::config::CatalogConfig;
+use super::glue::GlueCatalog;
+use crate::config::{AwsSettings, CatalogConfig, CatalogKind};
 use crate::error::{Error, Result};
 
 pub async fn open_catalog(cfg: &CatalogConfig) -> Result<Arc<dyn Catalog>> {
-    // SQLite creates the database file but not its directory; the warehouse directory likewise.
-    if let Some(path) = cfg.uri.strip_prefix("sqlite:") {
-        let path = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut props = s3_props(&cfg.aws);
+    match cfg.kind {
+        CatalogKind::Sql => {
+            // SQLite creates the database file but not its directory; the warehouse directory likewise.
+            if let Some(path) = cfg.uri.strip_prefix("sqlite:") {
+                let path = path.split('?').next().unwrap_or(path);
+                if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                }
+            }
+            if let Some(dir) = cfg.warehouse.strip_prefix("file://") {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            props.extend([
+                (SQL_CATALOG_PROP_URI.to_string(), cfg.uri.clone()),
+                (SQL_CATALOG_PROP_WAREHOUSE.to_string(), cfg.warehouse.clone()),
+                (SQL_CATALOG_PROP_BIND_STYLE.to_string(), SqlBindStyle::QMark.to_string()),
+            ]);
+            // A local warehouse keeps iceberg's own filesystem storage (the embedded default's
+            // measured path); anything else resolves by scheme.
+            let storage: Arc<dyn StorageFactory> = if cfg.warehouse.starts_with("file://") {
+                Arc::new(LocalFsStorageFactory)
+            } else {
+                Arc::new(OpenDalResolvingStorageFactory::new())
+            };
+            let catalog = SqlCatalogBuilder::default()
+                .with_storage_factory(storage)
+                .load(&cfg.name, props)
+                .await?;
+            Ok(Arc::new(catalog))
+        }
+        CatalogKind::Glue => {
+            let sdk = crate::aws::sdk_config(&cfg.aws).await;
+            let file_io = FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new())).with_props(props).build();
+            let runtime = Runtime::try_current()?;
+            let catalog = GlueCatalog::new(
+                aws_sdk_glue::Client::new(&sdk),
+                cfg.catalog_id.clone(),
+                cfg.warehouse.clone(),
+                file_io,
+                runtime,
+            );
+            Ok(Arc::new(catalog))
         }
     }
-    if let Some(dir) = cfg.warehouse.strip_prefix("file://") {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+}
+
+/// FileIO properties for S3 (ignored by the local filesystem).
+fn s3_props(aws: &AwsSettings) -> HashMap<String, String> {
+    let mut props = HashMap::from([(S3_PATH_STYLE_ACCESS.to_string(), aws.s3_path_style.to_string())]);
+    if let Some(region) = &aws.region {
+        props.insert(S3_REGION.to_string(), region.clone());
     }
-    let props = HashMap::from([
-        (SQL_CATALOG_PROP_URI.to_string(), cfg.uri.clone()),
-        (SQL_CATALOG_PROP_WAREHOUSE.to_string(), cfg.warehouse.clone()),
-        (SQL_CATALOG_PROP_BIND_STYLE.to_string(), SqlBindStyle::QMark.to_string()),
-    ]);
-    let catalog = SqlCatalogBuilder::default()
-        .with_storage_factory(Arc::new(LocalFsStorageFactory))
-        .load(&cfg.name, props)
-        .await?;
-    Ok(Arc::new(catalog))
+    if let Some(endpoint) = &aws.endpoint {
+        props.insert(S3_ENDPOINT.to_string(), endpoint.clone());
+    }
+    props
 }

@@ -51,7 +51,7 @@ pub async fn run(
     readiness: Option<Arc<Readiness>>,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let store = BronzeStore::open(&cfg.bronze.location)?;
+    let store = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?;
     let (idle_tx, idle_rx) = watch::channel(!opts.bronze);
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
     if opts.silver {

@@ -48,7 +48,7 @@ pub struct Status {
 pub async fn status(cfg: &Config) -> Result<Status> {
     let (catalog, tables, _) = super::open_tables(cfg).await?;
     let checkpoints = read_file(&cfg.checkpoint_path)?;
-    let objects = BronzeStore::open(&cfg.bronze.location)?.list(&cfg.source.stream).await?;
+    let objects = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?.list(&cfg.source.stream).await?;
     let mut table_status = Vec::new();
     let mut lowest: Option<Watermarks> = None;
     for m in &tables {

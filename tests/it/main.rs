@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod commit;
+mod glue;
 mod kpl;
 mod ops;
 mod pipeline;

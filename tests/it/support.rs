@@ -98,8 +98,14 @@ pub fn python() -> PathBuf {
     }
 }
 
-/// Run a reader script from tests/it/readers with arguments; parse its JSON stdout.
+/// Run a reader script from tests/it/readers with path arguments; parse its JSON stdout.
 pub fn reader(script: &str, args: &[&Path]) -> serde_json::Value {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|p| p.as_os_str()).collect();
+    reader_with(script, &args)
+}
+
+/// Run a reader script with arguments of any kind; parse its JSON stdout.
+pub fn reader_with<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/readers").join(script);
     let out = Command::new(python()).arg(&path).args(args).output().expect("spawn python");
     assert!(
@@ -109,4 +115,77 @@ pub fn reader(script: &str, args: &[&Path]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// A lake on the AWS stand-in (strict moto started by scripts/test.sh): a fresh bucket for
+/// bronze and the warehouse and a fresh Glue database, so tests never share state.
+pub struct AwsLake {
+    pub lake: Lake,
+    pub endpoint: String,
+    pub bucket: String,
+    pub database: String,
+}
+
+impl AwsLake {
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let endpoint = std::env::var("FLOE_TEST_MOTO_ENDPOINT").unwrap_or_else(|_| {
+            panic!("FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts the AWS stand-in")
+        });
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let unique = format!("{}-{n}-{}", std::process::id(), uuid_suffix());
+        let bucket = format!("floe-{tag}-{unique}");
+        let database = format!("floe_{tag}_{}", unique.replace('-', "_"));
+        reader_with("aws_admin.py", &[endpoint.as_str(), "create-bucket", &bucket]);
+        Self { lake: Lake::new(), endpoint, bucket, database }
+    }
+
+    /// `floe` configured for Glue + S3 on the stand-in (source stays the local spool).
+    pub fn floe(&self) -> Command {
+        let mut c = self.lake.floe();
+        self.configure(&mut c);
+        c
+    }
+
+    pub fn configure(&self, c: &mut Command) {
+        c.env("FLOE_CATALOG_TYPE", "glue")
+            .env("FLOE_CATALOG_NAMESPACE", &self.database)
+            .env("FLOE_CATALOG_WAREHOUSE", format!("s3://{}/warehouse", self.bucket))
+            .env("FLOE_BRONZE_LOCATION", format!("s3://{}/bronze", self.bucket))
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE");
+    }
+
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.floe().args(args).output().expect("spawn floe");
+        assert_success(&out, args);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// What pyiceberg's GlueCatalog sees (tests/it/readers/pyiceberg_glue.py).
+    pub fn pyiceberg(&self, extra_column: Option<&str>) -> serde_json::Value {
+        let mut args = vec![self.endpoint.as_str(), self.database.as_str()];
+        args.extend(extra_column);
+        reader_with("pyiceberg_glue.py", &args)
+    }
+
+    /// What DuckDB's iceberg_scan sees of the metadata file Glue points at.
+    pub fn duckdb(&self, metadata_location: &str, extra_column: Option<&str>) -> serde_json::Value {
+        let mut args = vec![self.endpoint.as_str(), metadata_location];
+        args.extend(extra_column);
+        reader_with("duckdb_iceberg.py", &args)
+    }
+
+    pub fn glue_table(&self, table: &str) -> serde_json::Value {
+        reader_with("aws_admin.py", &[self.endpoint.as_str(), "glue-table", &self.database, table])
+    }
+}
+
+fn uuid_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{nanos:08x}")
 }
