@@ -26,6 +26,7 @@ venv "$VENV" scripts/requirements-test.txt
 venv "$VENV-standins" scripts/requirements-standins.txt
 venv "$VENV-infra" scripts/requirements-infra.txt
 export FLOE_TEST_PYTHON="$VENV/bin/python"
+export FLOE_TEST_STANDINS_PYTHON="$VENV-standins/bin/python"   # tests that start a stand-in of their own
 
 # The strict moto server (S3, Glue, DynamoDB) for the AWS tests: 127.0.0.1 only, a free port,
 # stopped by PID when this script exits however it exits.

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::Lake;
+use crate::support::{AwsLake, Lake, OwnStandIn};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -115,6 +115,40 @@ fn metrics_and_health_of_a_running_daemon() {
     let healthcheck = lake.floe().args(["healthcheck", "--port", &port.to_string()]).output().unwrap();
     assert!(healthcheck.status.success(), "{}", String::from_utf8_lossy(&healthcheck.stderr));
     drop(daemon);
+}
+
+/// Against the Glue catalog on a stand-in server that stops answering (SIGSTOP) and comes back
+/// (SIGCONT): /readyz turns 503 and back to 200; the daemon survives and loses nothing.
+#[test]
+fn readyz_follows_the_glue_catalog_stand_in() {
+    let moto = OwnStandIn::start();
+    let aws = AwsLake::on(&moto.endpoint, "ready");
+    let report = aws.lake.generate(2_000, 2, 0.0, 0.0, 9);
+    let port = free_port();
+    let mut daemon = Daemon(
+        aws.floe()
+            .args(["run"])
+            .env("FLOE_METRICS_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("/readyz", Duration::from_secs(60), || get(port, "/readyz").is_some_and(|(c, _)| c == 200));
+    moto.signal("-STOP");
+    wait_for("/readyz to turn unready", Duration::from_secs(30), || {
+        get(port, "/readyz").is_some_and(|(c, body)| c == 503 && body.contains("catalog"))
+    });
+    assert!(get(port, "/healthz").is_some_and(|(c, _)| c == 200), "alive while the catalog is away");
+    moto.signal("-CONT");
+    wait_for("/readyz to recover", Duration::from_secs(60), || get(port, "/readyz").is_some_and(|(c, _)| c == 200));
+    let pid = daemon.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(daemon.0.wait().unwrap().success(), "exit 0 after SIGTERM");
+    aws.run_ok(&["run", "--until-idle"]);
+    let py = aws.pyiceberg(None);
+    assert_eq!(py["events_rows"].as_u64().unwrap(), report["unique_valid"].as_u64().unwrap());
+    assert_eq!(py["events_distinct_ids"], py["events_rows"]);
 }
 
 #[test]

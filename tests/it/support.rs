@@ -128,11 +128,17 @@ pub struct AwsLake {
 
 impl AwsLake {
     pub fn new(tag: &str) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
         let endpoint = std::env::var("FLOE_TEST_MOTO_ENDPOINT").unwrap_or_else(|_| {
             panic!("FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts the AWS stand-in")
         });
+        Self::on(&endpoint, tag)
+    }
+
+    /// A lake on the stand-in at `endpoint` (a test's own server).
+    pub fn on(endpoint: &str, tag: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let endpoint = endpoint.to_string();
         let n = N.fetch_add(1, Ordering::Relaxed);
         let unique = format!("{}-{n}-{}", std::process::id(), uuid_suffix());
         let bucket = format!("floe-{tag}-{unique}");
@@ -188,4 +194,46 @@ impl AwsLake {
 fn uuid_suffix() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{nanos:08x}")
+}
+
+/// A strict moto server of the test's own (for tests that stop it), on a free port of 127.0.0.1;
+/// killed on drop.
+pub struct OwnStandIn {
+    pub child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl OwnStandIn {
+    pub fn start() -> Self {
+        let python = std::env::var_os("FLOE_TEST_STANDINS_PYTHON")
+            .unwrap_or_else(|| panic!("FLOE_TEST_STANDINS_PYTHON is not set: run the tests with scripts/test.sh"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/moto_strict.py");
+        let child = Command::new(python)
+            .arg(script)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "moto did not start on port {port}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Freeze (SIGSTOP) or resume (SIGCONT) the server: a catalog that stops answering.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill").success();
+        assert!(ok, "kill {sig} failed");
+    }
+}
+
+impl Drop for OwnStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
