@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "source.spool_dir",
     "source.poll_interval",
     "source.read_records",
+    "source.start_position",
     "bronze.location",
     "bronze.format",
     "bronze.flush_records",
@@ -103,6 +104,7 @@ struct RawSource {
     spool_dir: Option<String>,
     poll_interval: Option<String>,
     read_records: Option<i64>,
+    start_position: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,8 +168,29 @@ impl BronzeFormat {
     }
 }
 
+/// Which source feeds bronze.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A local directory of NDJSON files (the embedded default).
+    Spool,
+    /// An AWS Kinesis data stream (`source.stream` is its name).
+    Kinesis,
+}
+
+/// Where a Kinesis shard with no checkpoint starts (children of a reshard always start at their
+/// beginning, after their parents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    TrimHorizon,
+    Latest,
+    /// Records that arrived at or after this time (ms since the epoch).
+    AtTimestamp(i64),
+}
+
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
+    pub kind: SourceKind,
+    pub start_position: StartPosition,
     pub stream: String,
     pub spool_dir: PathBuf,
     pub poll_interval: Duration,
@@ -422,16 +445,40 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         &o.warehouse.clone().or(raw.warehouse.map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("floe-data")),
     );
 
-    v.one_of("source.type", raw.source.r#type, "spool", &["spool"])?;
-    let stream = raw.source.stream.unwrap_or_else(|| "spool".to_string());
+    let kind = match v.one_of("source.type", raw.source.r#type, "spool", &["spool", "kinesis"])?.as_str() {
+        "kinesis" => SourceKind::Kinesis,
+        _ => SourceKind::Spool,
+    };
+    let stream = match (kind, raw.source.stream) {
+        (_, Some(s)) => s,
+        (SourceKind::Spool, None) => "spool".to_string(),
+        (SourceKind::Kinesis, None) => return Err(v.err("source.stream", "source.type = \"kinesis\" needs the stream name")),
+    };
     crate::model::ShardId::new(stream.clone()).map_err(|e| v.err("source.stream", e.to_string()))?;
+    let start_raw = raw.source.start_position.unwrap_or_else(|| "trim_horizon".to_string());
+    let start_position = match start_raw.as_str() {
+        "trim_horizon" => StartPosition::TrimHorizon,
+        "latest" => StartPosition::Latest,
+        other => match other.strip_prefix("at_timestamp:").map(chrono::DateTime::parse_from_rfc3339) {
+            Some(Ok(t)) => StartPosition::AtTimestamp(t.timestamp_millis()),
+            _ => {
+                return Err(v.err(
+                    "source.start_position",
+                    format!("expected trim_horizon, latest or at_timestamp:<RFC 3339 time>, got {other:?}"),
+                ));
+            }
+        },
+    };
+    let read_max = if kind == SourceKind::Kinesis { 10_000 } else { 1_000_000 };
     let source = SourceConfig {
+        kind,
+        start_position,
         stream,
         spool_dir: absolute(
             &o.spool.clone().or(raw.source.spool_dir.map(PathBuf::from)).unwrap_or_else(|| warehouse.join("spool")),
         ),
         poll_interval: v.duration("source.poll_interval", raw.source.poll_interval, "1s")?,
-        read_records: v.count("source.read_records", raw.source.read_records, 1_000, 1, 1_000_000)? as usize,
+        read_records: v.count("source.read_records", raw.source.read_records, 1_000, 1, read_max)? as usize,
     };
 
     let format = v.one_of(

@@ -45,6 +45,11 @@ pub enum Error {
     #[error("commit conflict on {table}: {message}")]
     CommitConflict { table: String, message: String },
 
+    /// The stream source failed in a way retrying cannot fix (access denied, no such stream) or
+    /// kept failing past its retry budget.
+    #[error("source: {0}")]
+    Source(String),
+
     /// The work was stopped by a shutdown signal before it finished; nothing partial was made durable.
     #[error("cancelled by shutdown")]
     Cancelled,
@@ -63,7 +68,7 @@ impl Error {
     /// commit conflicts are; bad definitions and bad configuration are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Config { .. } | Error::Definition { .. } | Error::Invalid(_) | Error::Cancelled => false,
+            Error::Config { .. } | Error::Definition { .. } | Error::Invalid(_) | Error::Source(_) | Error::Cancelled => false,
             Error::CommitConflict { .. } => true,
             Error::Io { source, .. } => matches!(
                 source.kind(),

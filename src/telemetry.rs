@@ -24,6 +24,7 @@ pub mod names {
     pub const COMMIT_CONFLICTS: &str = "floe_commit_conflicts_total";
     pub const FRESHNESS_SECONDS: &str = "floe_freshness_seconds";
     pub const LEASES_HELD: &str = "floe_leases_held";
+    pub const THROTTLED: &str = "floe_source_throttled_total";
     pub const CATALOG_REACHABLE: &str = "floe_catalog_reachable";
 }
 
@@ -59,6 +60,7 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     describe_counter!(COMMIT_CONFLICTS, "Commits refused because the table moved, per table");
     describe_histogram!(FRESHNESS_SECONDS, "Arrival of a batch's oldest record to its commit (s)");
     describe_gauge!(LEASES_HELD, "Shard leases this worker holds");
+    describe_counter!(THROTTLED, "Source reads refused for throughput (backed off and retried), per shard");
     describe_gauge!(CATALOG_REACHABLE, "1 when the last catalog check succeeded");
     Ok(handle)
 }
@@ -70,6 +72,15 @@ pub fn record_commit(table: &str, took: Duration, oldest_arrival_micros: Option<
         let age = (chrono::Utc::now().timestamp_micros() - t).max(0) as f64 / 1e6;
         metrics::histogram!(names::FRESHNESS_SECONDS, "table" => table.to_string()).record(age);
     }
+}
+
+/// Kinesis's MillisBehindLatest of the last read of `shard`.
+pub fn record_millis_behind(shard: &str, ms: i64) {
+    metrics::gauge!(names::MILLIS_BEHIND_LATEST, "shard" => shard.to_string()).set(ms as f64);
+}
+
+pub fn record_throttled(shard: &str) {
+    metrics::counter!(names::THROTTLED, "shard" => shard.to_string()).increment(1);
 }
 
 /// Commits the catalog refused because another writer got there first (all tables, this process).

@@ -14,15 +14,18 @@ use crate::bronze::batcher::FlushPolicy;
 use crate::bronze::store::BronzeStore;
 use crate::bronze::writer::ShardWriter;
 use crate::checkpoint::local::LocalCheckpoints;
-use crate::config::Config;
+use crate::config::{Config, SourceKind, StartPosition};
 use crate::error::{Error, Result};
 use crate::http::Readiness;
-use crate::model::ShardId;
+use crate::model::{Position, SequenceNumber, ShardId};
 use crate::silver::decode::json::JsonDecoder;
 use crate::silver::discover::Budget;
 use crate::silver::job::{LoopControl, SilverJob, TableJob};
 use crate::silver::sql::Transform;
 use crate::source::files;
+use crate::source::kinesis::api::{FailureKind, KinesisApi, StartAt};
+use crate::source::kinesis::consumer::{self, ReadOptions, ShardOutcome};
+use crate::source::kinesis::shards::{has_listed_parent, ready_to_read};
 use crate::telemetry::{Counters, CountersSnapshot};
 
 /// Shards read at the same time; each holds at most one open bronze batch in memory.
@@ -161,9 +164,16 @@ struct BronzeLoop {
 }
 
 impl BronzeLoop {
+    async fn run(self) -> Result<()> {
+        match self.cfg.source.kind {
+            SourceKind::Spool => self.run_spool().await,
+            SourceKind::Kinesis => self.run_kinesis().await,
+        }
+    }
+
     /// Discover spool shards, run a reader and a writer for each one not yet ended, and report
     /// idleness (every known shard ended) to silver.
-    async fn run(self) -> Result<()> {
+    async fn run_spool(self) -> Result<()> {
         let mut running: JoinSet<(ShardId, Result<()>)> = JoinSet::new();
         let mut active: HashSet<ShardId> = HashSet::new();
         loop {
@@ -216,15 +226,79 @@ impl BronzeLoop {
         Ok(())
     }
 
-    fn shard_pipeline(
-        &self,
-        shard: ShardId,
-        path: std::path::PathBuf,
-        after: Option<u64>,
-    ) -> impl std::future::Future<Output = (ShardId, Result<()>)> + Send + 'static {
-        let (tx, rx) = mpsc::channel(4);
+    /// Discover the stream's shards (again every poll: splits and merges show up without a
+    /// restart), read every shard whose parents have ended, and report idleness to silver.
+    async fn run_kinesis(self) -> Result<()> {
+        let sdk = crate::aws::sdk_config(&self.cfg.aws).await;
+        let api = KinesisApi::new(&sdk, &self.cfg.source.stream);
+        let mut running: JoinSet<(ShardId, Result<ShardOutcome>)> = JoinSet::new();
+        let mut active: HashSet<ShardId> = HashSet::new();
+        // With --until-idle: shards that reached the tip in this run are not read again.
+        let mut caught_up: HashSet<ShardId> = HashSet::new();
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let shards = match api.list_shards().await {
+                Ok(s) => s,
+                Err(e) if e.kind == FailureKind::Fatal => return Err(Error::Source(e.to_string())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing shards failed; retrying at the next poll");
+                    Vec::new()
+                }
+            };
+            let mut ended = HashSet::new();
+            for s in &shards {
+                if self.checkpoints.get(&s.id).await.is_some_and(|c| c.ended) {
+                    ended.insert(s.id.clone());
+                }
+            }
+            let busy: HashSet<ShardId> = active.union(&caught_up).cloned().collect();
+            for s in ready_to_read(&shards, &ended, &busy) {
+                let (start, resume) = match self.checkpoints.get(&s.id).await.and_then(|c| c.sequence_number.map(|q| (q, c.sub_sequence))) {
+                    Some((seq, sub)) => {
+                        let seq = SequenceNumber::new(seq.clone())
+                            .map_err(|e| Error::invalid(format!("checkpoint of shard {}: {e}", s.id)))?;
+                        // At (not after) the checkpoint: a KPL aggregate may continue past its
+                        // checkpointed sub-record; the consumer drops what is already durable.
+                        (StartAt::AtSequence(seq.clone()), Some(Position::new(seq, sub)))
+                    }
+                    None if has_listed_parent(s, &shards) => (StartAt::TrimHorizon, None),
+                    None => (start_at(&self.cfg.source.start_position), None),
+                };
+                tracing::info!(shard = %s.id, start = ?start, "reading shard");
+                active.insert(s.id.clone());
+                running.spawn(self.kinesis_pipeline(api.clone(), s.id.clone(), start, resume));
+            }
+            let all_done = !shards.is_empty()
+                && active.is_empty()
+                && shards.iter().all(|s| ended.contains(&s.id) || caught_up.contains(&s.id));
+            self.idle.send_replace(all_done);
+            if all_done && self.until_idle {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    let (shard, res) = done.map_err(|e| Error::invalid(format!("shard task failed: {e}")))?;
+                    active.remove(&shard);
+                    if res? == ShardOutcome::CaughtUp {
+                        caught_up.insert(shard);
+                    }
+                }
+                _ = tokio::time::sleep(self.cfg.source.poll_interval) => {}
+            }
+        }
+        while let Some(done) = running.join_next().await {
+            let (_, res) = done.map_err(|e| Error::invalid(format!("shard task failed: {e}")))?;
+            res?;
+        }
+        Ok(())
+    }
+
+    fn writer(&self, shard: &ShardId) -> ShardWriter {
         let b = &self.cfg.bronze;
-        let writer = ShardWriter {
+        ShardWriter {
             stream: self.cfg.source.stream.clone(),
             shard: shard.clone(),
             store: self.store.clone(),
@@ -233,12 +307,51 @@ impl BronzeLoop {
             format: b.format,
             zstd_level: b.zstd_level,
             counters: self.counters.clone(),
-        };
+        }
+    }
+
+    fn shard_pipeline(
+        &self,
+        shard: ShardId,
+        path: std::path::PathBuf,
+        after: Option<u64>,
+    ) -> impl std::future::Future<Output = (ShardId, Result<()>)> + Send + 'static {
+        let (tx, rx) = mpsc::channel(4);
+        let writer = self.writer(&shard);
         let reader = files::read_shard(shard.clone(), path, after, self.cfg.source.read_records, tx, self.cancel.clone());
         async move {
             let (r, w) = tokio::join!(reader, writer.run(rx));
             (shard, r.and(w))
         }
+    }
+
+    fn kinesis_pipeline(
+        &self,
+        api: KinesisApi,
+        shard: ShardId,
+        start: StartAt,
+        resume: Option<Position>,
+    ) -> impl std::future::Future<Output = (ShardId, Result<ShardOutcome>)> + Send + 'static {
+        let (tx, rx) = mpsc::channel(4);
+        let writer = self.writer(&shard);
+        let opts = ReadOptions {
+            limit: self.cfg.source.read_records as i32,
+            poll_interval: self.cfg.source.poll_interval,
+            stop_when_caught_up: self.until_idle,
+        };
+        let reader = consumer::read_shard(api, shard.clone(), start, resume, opts, tx, self.cancel.clone());
+        async move {
+            let (r, w) = tokio::join!(reader, writer.run(rx));
+            (shard, w.and(r))
+        }
+    }
+}
+
+fn start_at(p: &StartPosition) -> StartAt {
+    match p {
+        StartPosition::TrimHorizon => StartAt::TrimHorizon,
+        StartPosition::Latest => StartAt::Latest,
+        StartPosition::AtTimestamp(ms) => StartAt::Timestamp(*ms),
     }
 }
 

@@ -1,5 +1,11 @@
-//! The Kinesis source (in progress: issue 3). So far:
+//! The Kinesis source.
 //!
+//! - [`api`]: the only module that touches `aws-sdk-kinesis`; typed failure classification.
+//! - [`consumer`]: one shard's polling loop (pacing, back-off, expired iterators, KPL split).
 //! - [`kpl`]: splitting KPL-aggregated records into their user records.
+//! - [`shards`]: which shards may be read now (children only after their parents ended).
 
+pub mod api;
+pub mod consumer;
 pub mod kpl;
+pub mod shards;

@@ -1,0 +1,231 @@
+//! Polling consumer of one shard: GetShardIterator, then GetRecords paced to the per-shard
+//! limits (5 calls/s, 2 MB/s), KPL aggregates split into user records, reads handed to the
+//! bronze writer until SHARD_END, shutdown, or (with `stop_when_caught_up`) the tip.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{ApiError, FailureKind, KinesisApi, Page, RawRecord, StartAt};
+use super::kpl;
+use crate::error::{Error, Result};
+use crate::model::{Position, ShardId};
+use crate::source::{ReadBatch, Record};
+
+/// Kinesis allows 5 GetRecords calls per second per shard.
+const MIN_CALL_GAP: Duration = Duration::from_millis(200);
+/// and 2 MB/s read per shard: after a read of n bytes, the next waits n / 2 MB/s.
+const READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Transient failures in a row before the shard's task gives up (and the daemon with it).
+const MAX_TRANSIENT_IN_A_ROW: u32 = 30;
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// GetRecords limit (at most 10,000).
+    pub limit: i32,
+    /// Wait between empty reads.
+    pub poll_interval: Duration,
+    /// Return once a read comes back empty with MillisBehindLatest = 0 (`run --until-idle`).
+    pub stop_when_caught_up: bool,
+}
+
+/// What a finished shard task reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardOutcome {
+    /// SHARD_END reached and handed to the writer.
+    Ended,
+    /// Caught up with the tip (only with `stop_when_caught_up`).
+    CaughtUp,
+    /// Shutdown requested.
+    Stopped,
+}
+
+/// Read `shard` from `start`, skipping records at or before `resume_after` (the checkpoint),
+/// and send each read to `tx`. Dropping `tx` (returning) tells the writer to flush.
+pub async fn read_shard(
+    api: KinesisApi,
+    shard: ShardId,
+    start: StartAt,
+    resume_after: Option<Position>,
+    opts: ReadOptions,
+    tx: mpsc::Sender<ReadBatch>,
+    cancel: CancellationToken,
+) -> Result<ShardOutcome> {
+    let mut last = resume_after;
+    let mut backoff = Backoff::default();
+    let mut iterator = loop {
+        match api.shard_iterator(&shard, &start).await {
+            Ok(it) => break it,
+            Err(e) => backoff.wait_or_fail(&shard, e, &cancel).await?,
+        }
+        if cancel.is_cancelled() {
+            return Ok(ShardOutcome::Stopped);
+        }
+    };
+    let mut next_call = Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(ShardOutcome::Stopped),
+            _ = tokio::time::sleep_until(next_call.into()) => {}
+        }
+        let page: Page = match api.get_records(&iterator, opts.limit).await {
+            Ok(p) => p,
+            Err(e) if e.kind == FailureKind::ExpiredIterator => {
+                tracing::info!(shard = %shard, "shard iterator expired; getting a fresh one");
+                let from = match &last {
+                    Some(p) => StartAt::AtSequence(p.seq.clone()),
+                    None => start.clone(),
+                };
+                iterator = match api.shard_iterator(&shard, &from).await {
+                    Ok(it) => it,
+                    Err(e) => {
+                        backoff.wait_or_fail(&shard, e, &cancel).await?;
+                        continue;
+                    }
+                };
+                continue;
+            }
+            Err(e) => {
+                backoff.wait_or_fail(&shard, e, &cancel).await?;
+                continue;
+            }
+        };
+        backoff.reset();
+        let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
+        next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
+        if let Some(ms) = page.millis_behind_latest {
+            crate::telemetry::record_millis_behind(shard.as_str(), ms);
+        }
+        let records = user_records(&page.records, last.as_ref());
+        if let Some(r) = records.last() {
+            last = Some(r.position.clone());
+        }
+        let empty = records.is_empty();
+        let ended = page.next_iterator.is_none();
+        let caught_up = empty && page.millis_behind_latest == Some(0);
+        if !empty || ended {
+            let batch = ReadBatch { shard: shard.clone(), records, end_of_shard: ended, bytes_read: bytes };
+            if tx.send(batch).await.is_err() {
+                return Ok(ShardOutcome::Stopped);
+            }
+        }
+        match page.next_iterator {
+            None => return Ok(ShardOutcome::Ended),
+            Some(_) if caught_up && opts.stop_when_caught_up => return Ok(ShardOutcome::CaughtUp),
+            Some(next) => iterator = next,
+        }
+        if empty {
+            next_call = next_call.max(Instant::now() + opts.poll_interval);
+        }
+    }
+}
+
+/// Kinesis records → user records: KPL aggregates are split (sub-sequence = index); a corrupt
+/// aggregate is passed on whole, for silver to reject as `corrupt_kpl_aggregate`. Records at
+/// or before `after` (already durable) are dropped.
+pub fn user_records(raw: &[RawRecord], after: Option<&Position>) -> Vec<Record> {
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        let whole = |r: &RawRecord| Record {
+            data: r.data.clone(),
+            position: Position::new(r.sequence_number.clone(), 0),
+            partition_key: r.partition_key.clone(),
+            arrival_ts_micros: r.arrival_ts_micros,
+        };
+        let split = if kpl::looks_aggregated(&r.data) { kpl::deaggregate(&r.data) } else { Ok(None) };
+        match split {
+            Ok(Some(users)) => out.extend(users.into_iter().map(|u| Record {
+                data: u.data,
+                position: Position::new(r.sequence_number.clone(), u.sub_sequence),
+                partition_key: u.partition_key,
+                arrival_ts_micros: r.arrival_ts_micros,
+            })),
+            Ok(None) => out.push(whole(r)),
+            Err(e) => {
+                tracing::warn!(sequence_number = %r.sequence_number, error = %e, "corrupt KPL aggregate kept whole");
+                out.push(whole(r));
+            }
+        }
+    }
+    if let Some(after) = after {
+        out.retain(|rec| rec.position > *after);
+    }
+    out
+}
+
+/// Exponential back-off with jitter for throttling and transient failures.
+#[derive(Default)]
+struct Backoff {
+    delay: Option<Duration>,
+    transient_in_a_row: u32,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.delay = None;
+        self.transient_in_a_row = 0;
+    }
+
+    /// Sleep before the next try, or return the error if it is fatal or keeps coming back.
+    async fn wait_or_fail(&mut self, shard: &ShardId, e: ApiError, cancel: &CancellationToken) -> Result<()> {
+        match e.kind {
+            FailureKind::Fatal => return Err(Error::Source(format!("shard {shard}: {e}"))),
+            FailureKind::Transient | FailureKind::ExpiredIterator => {
+                self.transient_in_a_row += 1;
+                if self.transient_in_a_row > MAX_TRANSIENT_IN_A_ROW {
+                    return Err(Error::Source(format!("shard {shard}: {e} ({} failures in a row)", self.transient_in_a_row)));
+                }
+            }
+            FailureKind::Throttled => crate::telemetry::record_throttled(shard.as_str()),
+        }
+        let delay = self.delay.map_or(BACKOFF_START, |d| (d * 2).min(BACKOFF_MAX));
+        self.delay = Some(delay);
+        let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+        tracing::debug!(shard = %shard, error = %e, wait_ms = jittered.as_millis() as u64, "backing off");
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = tokio::time::sleep(jittered) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SequenceNumber;
+    use bytes::Bytes;
+
+    fn raw(seq: &str, data: &[u8]) -> RawRecord {
+        RawRecord {
+            sequence_number: SequenceNumber::new(seq).unwrap(),
+            partition_key: "pk".into(),
+            data: Bytes::copy_from_slice(data),
+            arrival_ts_micros: 1,
+        }
+    }
+
+    #[test]
+    fn records_at_or_before_the_checkpoint_are_dropped() {
+        let recs = [raw("49650000000000000000000000001", b"a"), raw("49650000000000000000000000002", b"b")];
+        let after = Position::new(SequenceNumber::new("49650000000000000000000000001").unwrap(), 0);
+        let out = user_records(&recs, Some(&after));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.as_ref(), b"b");
+    }
+
+    #[test]
+    fn a_corrupt_aggregate_is_kept_whole() {
+        let mut data = kpl::MAGIC.to_vec();
+        data.extend_from_slice(&[1, 2, 3]);
+        data.extend_from_slice(&[0u8; 16]);
+        let out = user_records(&[raw("7", &data)], None);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].position.sub, 0);
+        assert_eq!(out[0].data.as_ref(), &data[..]);
+    }
+}

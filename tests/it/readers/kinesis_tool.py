@@ -1,0 +1,122 @@
+"""Test-side Kinesis producer and checks, through boto3 against the stand-in (not floe's code).
+
+usage: kinesis_tool.py <endpoint> create <stream> <shards>
+       kinesis_tool.py <endpoint> put <stream> <ndjson file> <first line> <count> <aggregate every nth group>
+           -> {"records": [[shard_id, sequence_number, user_records], ...]}
+           Lines go in groups of 25; every nth group is one KPL aggregate made by aws-kinesis-agg.
+       kinesis_tool.py <endpoint> split <stream>      # split the first open shard in the middle
+       kinesis_tool.py <endpoint> merge <stream>      # merge the first two adjacent open shards
+       kinesis_tool.py <endpoint> shards <stream>     # every shard with its parents
+       kinesis_tool.py - bronze <dir>                 # every bronze record under dir (Parquet)
+"""
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+GROUP = 25
+
+
+def client(endpoint):
+    import boto3
+    return boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def wait_active(k, stream):
+    for _ in range(300):
+        if k.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+            return
+        time.sleep(0.1)
+    sys.exit(f"stream {stream} did not become ACTIVE")
+
+
+def open_shards(k, stream):
+    shards = k.list_shards(StreamName=stream)["Shards"]
+    return [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+
+
+def put(k, stream, path, first, count, agg_every):
+    from aws_kinesis_agg.aggregator import RecordAggregator
+    lines = Path(path).read_bytes().splitlines()[first:first + count]
+    entries, sizes = [], []
+    for g, start in enumerate(range(0, len(lines), GROUP)):
+        group = lines[start:start + GROUP]
+        if agg_every and g % agg_every == 0:
+            agg = RecordAggregator()
+            for line in group:
+                agg.add_user_record(str(uuid.uuid4()), line)
+            pk, ehk, data = agg.clear_and_get().get_contents()
+            entries.append({"Data": data, "PartitionKey": pk, **({"ExplicitHashKey": ehk} if ehk else {})})
+            sizes.append(len(group))
+        else:
+            for line in group:
+                entries.append({"Data": line, "PartitionKey": str(uuid.uuid4())})
+                sizes.append(1)
+    out = []
+    for i in range(0, len(entries), 500):
+        batch, batch_sizes = entries[i:i + 500], sizes[i:i + 500]
+        pending = list(range(len(batch)))
+        results = [None] * len(batch)
+        while pending:
+            resp = k.put_records(StreamName=stream, Records=[batch[j] for j in pending])
+            retry = []
+            for j, r in zip(pending, resp["Records"]):
+                if "ErrorCode" in r:
+                    retry.append(j)
+                else:
+                    results[j] = (r["ShardId"], r["SequenceNumber"])
+            pending = retry
+            if pending:
+                time.sleep(0.2)
+        out.extend([s, q, n] for (s, q), n in zip(results, batch_sizes))
+    return out
+
+
+def bronze(directory):
+    import pyarrow.parquet as pq
+    records, objects = [], []
+    for f in sorted(Path(directory).rglob("*.parquet")):
+        t = pq.read_table(f, columns=["shard_id", "sequence_number", "sub_sequence", "ingest_ts"])
+        d = t.to_pydict()
+        records.extend([s, q, n] for s, q, n in zip(d["shard_id"], d["sequence_number"], d["sub_sequence"]))
+        ingest = [x.timestamp() for x in d["ingest_ts"]]
+        if d["shard_id"]:
+            objects.append({"shard": d["shard_id"][0], "ingest": min(ingest), "key": str(f.relative_to(directory))})
+    return {"records": records, "objects": objects}
+
+
+endpoint, command, *args = sys.argv[1:]
+if command == "bronze":
+    print(json.dumps(bronze(args[0])))
+    sys.exit(0)
+k = client(endpoint)
+if command == "create":
+    k.create_stream(StreamName=args[0], ShardCount=int(args[1]))
+    wait_active(k, args[0])
+    print(json.dumps({"stream": args[0]}))
+elif command == "put":
+    print(json.dumps({"records": put(k, args[0], args[1], int(args[2]), int(args[3]), int(args[4]))}))
+elif command == "split":
+    s = open_shards(k, args[0])[0]
+    lo, hi = int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"])
+    k.split_shard(StreamName=args[0], ShardToSplit=s["ShardId"], NewStartingHashKey=str((lo + hi) // 2))
+    wait_active(k, args[0])
+    print(json.dumps({"split": s["ShardId"]}))
+elif command == "merge":
+    shards = sorted(open_shards(k, args[0]), key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
+    for a, b in zip(shards, shards[1:]):
+        if int(a["HashKeyRange"]["EndingHashKey"]) + 1 == int(b["HashKeyRange"]["StartingHashKey"]):
+            k.merge_shards(StreamName=args[0], ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"])
+            wait_active(k, args[0])
+            print(json.dumps({"merged": [a["ShardId"], b["ShardId"]]}))
+            break
+    else:
+        sys.exit("no adjacent open shards")
+elif command == "shards":
+    shards = k.list_shards(StreamName=args[0])["Shards"]
+    print(json.dumps([{"id": s["ShardId"], "parent": s.get("ParentShardId"), "adjacent": s.get("AdjacentParentShardId"),
+                       "closed": "EndingSequenceNumber" in s["SequenceNumberRange"]} for s in shards]))
+else:
+    sys.exit(f"unknown command {command}")
