@@ -47,6 +47,32 @@ done
 export FLOE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "==> strict moto on $FLOE_TEST_MOTO_ENDPOINT (log: $MOTO_LOG)"
 
+# kinesis-local (kinesis-mock's JavaScript build: 56-digit sequence numbers, real split/merge,
+# ChildShards) from npm, pinned in scripts/package.json. It binds every interface and has no
+# option against it: tests/standins/loopback.js makes it listen on 127.0.0.1 only. It needs a
+# certificate file even though the tests use its plain-HTTP port.
+NPM_DIR="${FLOE_NPM_DIR:-$VENV-npm}"
+if ! cmp -s scripts/package.json "$NPM_DIR/package.json" || [ ! -f "$NPM_DIR/node_modules/kinesis-local/main.js" ]; then
+  echo "==> installing kinesis-local into $NPM_DIR"
+  mkdir -p "$NPM_DIR"
+  cp scripts/package.json "$NPM_DIR/package.json"
+  (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+KINESIS_PORT=$(free_port)
+KINESIS_LOG="${TMPDIR:-/tmp}/floe-kinesis-$KINESIS_PORT.log"
+KINESIS_MOCK_CERT_PATH="$NPM_DIR/node_modules/kinesis-local/server.json" \
+KINESIS_MOCK_PLAIN_PORT="$KINESIS_PORT" KINESIS_MOCK_TLS_PORT="$(free_port)" LOG_LEVEL=WARN \
+  node -r "$PWD/tests/standins/loopback.js" "$NPM_DIR/node_modules/kinesis-local/main.js" >"$KINESIS_LOG" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 150); do
+  if "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $KINESIS_PORT), 1)" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+"$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $KINESIS_PORT), 2)" \
+  || { echo "kinesis-local did not start; its log:"; cat "$KINESIS_LOG"; exit 1; }
+export FLOE_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT"
+echo "==> kinesis-local on $FLOE_TEST_KINESIS_ENDPOINT (log: $KINESIS_LOG)"
+
 echo "==> cargo test (target: ${CARGO_TARGET_DIR:-target})"
 cargo test --locked "$@"
 

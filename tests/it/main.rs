@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod commit;
 mod glue;
+mod kinesis;
 mod kpl;
 mod ops;
 mod pipeline;
