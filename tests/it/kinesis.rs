@@ -151,3 +151,50 @@ fn wait_or_kill(child: &mut std::process::Child, limit: Duration) -> std::proces
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn throttling_and_expired_iterators_are_survived_with_no_loss() {
+    let lake = Lake::new();
+    let stream = format!("floe-faults-{}", std::process::id());
+    let file = lake.dir.path().join("records.ndjson");
+    let lines: String = (0..6000u64).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(&file, lines).unwrap();
+    tool(&["create", &stream, "2"]);
+    let puts = vec![tool(&["put", &stream, file.to_str().unwrap(), "0", "6000", "3"])];
+
+    // every 3rd GetRecords throttled, every 5th (not throttled) answered "iterator expired"
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/readers/fault_proxy.py");
+    let mut proxy = Command::new(crate::support::python())
+        .arg(script)
+        .args([&endpoint(), "3", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let proxy_port: u16 = line.trim().parse().unwrap();
+
+    let out = floe_on(&lake, &stream)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{proxy_port}"))
+        .env("FLOE_SOURCE_READ_RECORDS", "200")
+        .args(["run", "--bronze-only", "--until-idle", "--json"])
+        .output()
+        .unwrap();
+    let faults = get(proxy_port, "/faults").map(|(_, b)| b).unwrap_or_default();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_success(&out, &["run through the fault proxy"]);
+    let faults: Value = serde_json::from_str(&faults).unwrap();
+    assert!(faults["throttled"].as_u64().unwrap() > 0 && faults["expired"].as_u64().unwrap() > 0, "{faults}");
+
+    let bronze = reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()]);
+    let got: Vec<(String, String, u64)> = bronze["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string(), r[2].as_u64().unwrap()))
+        .collect();
+    let unique: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), unique.len(), "a record is in bronze twice");
+    assert_eq!(unique, expected(&puts), "bronze holds exactly the acknowledged records ({faults})");
+}

@@ -8,6 +8,8 @@ usage: kinesis_tool.py <endpoint> create <stream> <shards>
        kinesis_tool.py <endpoint> merge <stream>      # merge the first two adjacent open shards
        kinesis_tool.py <endpoint> shards <stream>     # every shard with its parents
        kinesis_tool.py - bronze <dir>                 # every bronze record under dir (Parquet)
+       kinesis_tool.py <endpoint> read <stream>       # reference consumer for scripts/bench_kinesis.sh:
+           every shard from TRIM_HORIZON to its end or tip, KPL aggregates split by aws-kinesis-agg
 """
 import json
 import sys
@@ -114,6 +116,18 @@ elif command == "merge":
             break
     else:
         sys.exit("no adjacent open shards")
+elif command == "read":
+    from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+    records = 0
+    for s in k.list_shards(StreamName=args[0])["Shards"]:
+        it = k.get_shard_iterator(StreamName=args[0], ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            page = k.get_records(ShardIterator=it, Limit=10000)
+            records += sum(1 for _ in iter_deaggregate_records(page["Records"], data_format="Boto3"))
+            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break
+            it = page.get("NextShardIterator")
+    print(json.dumps({"records": records}))
 elif command == "shards":
     shards = k.list_shards(StreamName=args[0])["Shards"]
     print(json.dumps([{"id": s["ShardId"], "parent": s.get("ParentShardId"), "adjacent": s.get("AdjacentParentShardId"),
