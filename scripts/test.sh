@@ -34,16 +34,19 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# await_port NAME PORT LOG: wait up to 30 s for a server to accept connections; on failure show its log.
+await_port() {
+  for _ in $(seq 1 150); do
+    if "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $2), 1)" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "$1 did not start on port $2; its log:"; cat "$3"; exit 1
+}
 MOTO_PORT=$(free_port)
 MOTO_LOG="${TMPDIR:-/tmp}/floe-moto-$MOTO_PORT.log"
 "$VENV-standins/bin/python" tests/standins/moto_strict.py -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
-  if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null; then break; fi
-  sleep 0.2
-done
-"$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=2)" \
-  || { echo "moto did not start; its log:"; cat "$MOTO_LOG"; exit 1; }
+await_port moto "$MOTO_PORT" "$MOTO_LOG"
 export FLOE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "==> strict moto on $FLOE_TEST_MOTO_ENDPOINT (log: $MOTO_LOG)"
 
@@ -64,12 +67,7 @@ KINESIS_MOCK_CERT_PATH="$NPM_DIR/node_modules/kinesis-local/server.json" \
 KINESIS_MOCK_PLAIN_PORT="$KINESIS_PORT" KINESIS_MOCK_TLS_PORT="$(free_port)" LOG_LEVEL=WARN \
   node -r "$PWD/tests/standins/loopback.js" "$NPM_DIR/node_modules/kinesis-local/main.js" >"$KINESIS_LOG" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 150); do
-  if "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $KINESIS_PORT), 1)" 2>/dev/null; then break; fi
-  sleep 0.2
-done
-"$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $KINESIS_PORT), 2)" \
-  || { echo "kinesis-local did not start; its log:"; cat "$KINESIS_LOG"; exit 1; }
+await_port kinesis-local "$KINESIS_PORT" "$KINESIS_LOG"
 export FLOE_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT"
 echo "==> kinesis-local on $FLOE_TEST_KINESIS_ENDPOINT (log: $KINESIS_LOG)"
 

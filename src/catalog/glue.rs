@@ -127,6 +127,25 @@ impl GlueCatalog {
             .build()
     }
 
+    /// Create the Glue entry of a table whose metadata file is written.
+    async fn register(&self, ident: TableIdent, metadata_location: String, metadata: TableMetadata) -> Result<Table> {
+        let db = Self::database_name(ident.namespace())?;
+        self.client
+            .create_table()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_name(db)
+            .table_input(table_input(ident.name(), &metadata, &metadata_location, None)?)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(CreateTableError::AlreadyExistsException(_)) => {
+                    Error::new(ErrorKind::TableAlreadyExists, format!("Glue table {ident} already exists"))
+                }
+                _ => sdk_error("CreateTable", e),
+            })?;
+        self.table(ident, metadata_location, metadata)
+    }
+
     async fn database_location(&self, db: &str) -> Result<String> {
         let ns = self.get_namespace(&NamespaceIdent::new(db.to_string())).await?;
         Ok(match ns.properties().get(LOCATION_PROP) {
@@ -401,21 +420,7 @@ impl Catalog for GlueCatalog {
         let metadata = TableMetadataBuilder::from_table_creation(creation)?.build()?.metadata;
         let metadata_location = MetadataLocation::new_with_metadata(location, &metadata);
         metadata.write_to(&self.file_io, &metadata_location).await?;
-        let metadata_location = metadata_location.to_string();
-        self.client
-            .create_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(db)
-            .table_input(table_input(ident.name(), &metadata, &metadata_location, None)?)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(CreateTableError::AlreadyExistsException(_)) => {
-                    Error::new(ErrorKind::TableAlreadyExists, format!("Glue table {ident} already exists"))
-                }
-                _ => sdk_error("CreateTable", e),
-            })?;
-        self.table(ident, metadata_location, metadata)
+        self.register(ident, metadata_location.to_string(), metadata).await
     }
 
     async fn load_table(&self, ident: &TableIdent) -> Result<Table> {
@@ -459,22 +464,8 @@ impl Catalog for GlueCatalog {
     }
 
     async fn register_table(&self, ident: &TableIdent, metadata_location: String) -> Result<Table> {
-        let db = Self::database_name(ident.namespace())?;
         let metadata = TableMetadata::read_from(&self.file_io, &metadata_location).await?;
-        self.client
-            .create_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(db)
-            .table_input(table_input(ident.name(), &metadata, &metadata_location, None)?)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(CreateTableError::AlreadyExistsException(_)) => {
-                    Error::new(ErrorKind::TableAlreadyExists, format!("Glue table {ident} already exists"))
-                }
-                _ => sdk_error("CreateTable", e),
-            })?;
-        self.table(ident.clone(), metadata_location, metadata)
+        self.register(ident.clone(), metadata_location, metadata).await
     }
 
     async fn update_table(&self, commit: TableCommit) -> Result<Table> {

@@ -50,6 +50,19 @@ fn expected(puts: &[Value]) -> BTreeSet<(String, String, u64)> {
     out
 }
 
+/// The bronze records (from `kinesis_tool.py bronze`) as a set, failing if any is there twice.
+fn exactly_once(bronze: &Value) -> BTreeSet<(String, String, u64)> {
+    let got: Vec<(String, String, u64)> = bronze["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string(), r[2].as_u64().unwrap()))
+        .collect();
+    let unique: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), unique.len(), "a record is in bronze twice");
+    unique
+}
+
 #[test]
 fn a_resharded_stream_lands_in_bronze_exactly_once_children_after_parents() {
     const EVENTS: u64 = 100_000;
@@ -94,16 +107,9 @@ fn a_resharded_stream_lands_in_bronze_exactly_once_children_after_parents() {
 
     // bronze: every acknowledged record exactly once, by shard + sequence + sub-sequence
     let bronze = reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()]);
-    let got: Vec<(String, String, u64)> = bronze["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string(), r[2].as_u64().unwrap()))
-        .collect();
-    let unique: BTreeSet<_> = got.iter().cloned().collect();
-    assert_eq!(got.len(), unique.len(), "a record is in bronze twice");
+    let unique = exactly_once(&bronze);
     assert_eq!(unique, want, "bronze holds exactly the acknowledged records");
-    assert!(got.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
+    assert!(unique.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
 
     // children were read only after their parents had ended
     let shards = tool(&["shards", &stream]);
@@ -188,13 +194,6 @@ fn throttling_and_expired_iterators_are_survived_with_no_loss() {
     assert!(faults["throttled"].as_u64().unwrap() > 0 && faults["expired"].as_u64().unwrap() > 0, "{faults}");
 
     let bronze = reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()]);
-    let got: Vec<(String, String, u64)> = bronze["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string(), r[2].as_u64().unwrap()))
-        .collect();
-    let unique: BTreeSet<_> = got.iter().cloned().collect();
-    assert_eq!(got.len(), unique.len(), "a record is in bronze twice");
+    let unique = exactly_once(&bronze);
     assert_eq!(unique, expected(&puts), "bronze holds exactly the acknowledged records ({faults})");
 }
