@@ -48,6 +48,7 @@ pub const KEYS: &[&str] = &[
     "checkpoint.type",
     "checkpoint.path",
     "metrics.port",
+    "metrics.emf_interval",
     "shutdown.drain_deadline",
 ];
 
@@ -88,6 +89,7 @@ struct RawAws {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     port: Option<i64>,
+    emf_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +271,8 @@ pub struct Config {
     pub checkpoint_path: PathBuf,
     /// Port of /metrics, /healthz and /readyz; 0 = off.
     pub metrics_port: u16,
+    /// How often to write CloudWatch embedded-metric-format lines to stderr; `None` = never.
+    pub emf_interval: Option<Duration>,
     /// After SIGTERM, how long draining may take before floe gives up and exits non-zero
     /// (below ECS's stop timeout).
     pub drain_deadline: Duration,
@@ -574,6 +578,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         absolute(&raw.checkpoint.path.map(PathBuf::from).unwrap_or_else(|| warehouse.join("checkpoints.json")));
 
     let metrics_port = v.count("metrics.port", raw.metrics.port, 0, 0, 65_535)? as u16;
+    let emf_interval = Some(v.duration("metrics.emf_interval", raw.metrics.emf_interval, "0s")?).filter(|d| !d.is_zero());
     let drain_deadline = v.duration("shutdown.drain_deadline", raw.shutdown.drain_deadline, "25s")?;
     Ok(Config {
         origin: origin.0.clone(),
@@ -585,6 +590,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         aws,
         checkpoint_path,
         metrics_port,
+        emf_interval,
         drain_deadline,
         unknown_env: Vec::new(),
     })

@@ -61,6 +61,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             let opts = cmd::run::RunOptions { until_idle, bronze: !args.silver_only, silver: !args.bronze_only };
             let readiness = start_http(&cfg, cancel.clone())?;
+            let emf = cfg.emf_interval.map(|every| {
+                let done = tokio_util::sync::CancellationToken::new();
+                let task = floe::telemetry::spawn_emf(counters.clone(), cfg.source.stream.clone(), every, done.clone());
+                (task, done)
+            });
             let result = tokio::select! {
                 r = cmd::run::run(&cfg, opts, cancel.clone(), counters, readiness) => r,
                 _ = drain_deadline(&cancel, cfg.drain_deadline) => {
@@ -70,7 +75,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
             };
-            if let Some((handle, token)) = progress {
+            for (handle, token) in progress.into_iter().chain(emf) {
                 token.cancel();
                 let _ = handle.await;
             }

@@ -188,3 +188,82 @@ impl Counters {
         }
     }
 }
+
+/// The metrics of one CloudWatch embedded-metric-format line, with their counter in the snapshot.
+const EMF_METRICS: &[(&str, fn(&CountersSnapshot) -> u64)] = &[
+    ("RecordsIn", |c| c.records_read),
+    ("BronzeObjects", |c| c.bronze_objects),
+    ("SilverRecordsIn", |c| c.silver_records_in),
+    ("SilverRows", |c| c.silver_rows),
+    ("BadRows", |c| c.bad_rows),
+    ("DedupDrops", |c| c.dedup_drops),
+    ("CommitConflicts", |c| c.commit_conflicts),
+];
+
+/// One CloudWatch embedded-metric-format line (namespace `floe`, dimension `Stream`) with what
+/// happened between `before` and `now`: for teams without Prometheus, CloudWatch Logs (the ECS
+/// awslogs driver) turns these lines into metrics. Each line carries deltas, so the sum of a
+/// metric over all lines is the process's total.
+pub fn emf_line(stream: &str, timestamp_ms: i64, before: &CountersSnapshot, now: &CountersSnapshot) -> String {
+    let mut obj = serde_json::Map::new();
+    let metrics: Vec<serde_json::Value> =
+        EMF_METRICS.iter().map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"})).collect();
+    obj.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": "floe", "Dimensions": [["Stream"]], "Metrics": metrics}],
+        }),
+    );
+    obj.insert("Stream".into(), stream.into());
+    for (name, get) in EMF_METRICS {
+        obj.insert((*name).into(), get(now).saturating_sub(get(before)).into());
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
+/// Write an EMF line to stderr every `interval` until `done`, then a last one, so nothing
+/// counted is left out.
+pub fn spawn_emf(
+    counters: std::sync::Arc<Counters>,
+    stream: String,
+    interval: Duration,
+    done: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut before = CountersSnapshot::default();
+        loop {
+            let finished = tokio::select! {
+                _ = done.cancelled() => true,
+                _ = tokio::time::sleep(interval) => false,
+            };
+            let now = counters.snapshot();
+            eprintln!("{}", emf_line(&stream, chrono::Utc::now().timestamp_millis(), &before, &now));
+            before = now;
+            if finished {
+                return;
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_lines_carry_deltas_and_declare_every_metric() {
+        let before = CountersSnapshot { records_read: 10, silver_rows: 4, ..Default::default() };
+        let now = CountersSnapshot { records_read: 25, silver_rows: 9, bad_rows: 1, ..Default::default() };
+        let v: serde_json::Value = serde_json::from_str(&emf_line("clicks", 1_700_000_000_000, &before, &now)).unwrap();
+        assert_eq!(v["Stream"], "clicks");
+        assert_eq!(v["RecordsIn"], 15);
+        assert_eq!(v["SilverRows"], 5);
+        assert_eq!(v["BadRows"], 1);
+        let declared = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], "floe");
+        for m in declared["Metrics"].as_array().unwrap() {
+            assert!(v.get(m["Name"].as_str().unwrap()).is_some(), "{m} has no value");
+        }
+    }
+}

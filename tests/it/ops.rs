@@ -151,6 +151,27 @@ fn readyz_follows_the_glue_catalog_stand_in() {
     assert_eq!(py["events_distinct_ids"], py["events_rows"]);
 }
 
+/// CloudWatch embedded-metric-format lines (for teams without Prometheus) add up to the input.
+#[test]
+fn emf_lines_add_up_to_the_input() {
+    let lake = Lake::new();
+    let report = lake.generate(6_000, 2, 0.05, 0.05, 12);
+    let records = report["records"].as_u64().unwrap();
+    let out = lake.floe().env("FLOE_METRICS_EMF_INTERVAL", "300ms").args(["run", "--until-idle"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{') && l.contains("\"_aws\":")).map(|l| serde_json::from_str(l).expect("EMF JSON")).collect();
+    assert!(lines.len() >= 2, "periodic lines and a last one: {stderr}");
+    let sum = |name: &str| lines.iter().map(|l| l[name].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("RecordsIn"), records);
+    assert_eq!(sum("SilverRows") + sum("BadRows") + sum("DedupDrops"), records);
+    for l in &lines {
+        assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Namespace"], "floe");
+        assert_eq!(l["Stream"], "spool");
+    }
+}
+
 #[test]
 fn sigterm_drains_and_exits_zero() {
     let lake = Lake::new();
