@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_glue::config::http::HttpResponse;
+use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::config::AwsSettings;
 
@@ -28,4 +30,26 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         loader = loader.endpoint_url(endpoint.clone());
     }
     loader.load().await
+}
+
+/// Classify a failed SDK call while its error is still typed (shared by every service module):
+/// no answer, a 5xx, or one of `transient_codes` (the service's throttling codes) may pass on
+/// its own; any other refusal (access denied, missing resource, bad request) will not. Returns
+/// `(transient, "Code: message")`.
+pub fn sdk_failure<E>(e: &SdkError<E, HttpResponse>, transient_codes: &[&str]) -> (bool, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || s.err().code().is_some_and(|c| transient_codes.contains(&c))
+        }
+        _ => false,
+    };
+    let detail = match e.as_service_error() {
+        Some(s) => format!("{}: {}", s.code().unwrap_or("error"), s.message().unwrap_or_default()),
+        None => format!("{}", DisplayErrorContext(e)),
+    };
+    (transient, detail)
 }

@@ -47,6 +47,9 @@ pub const KEYS: &[&str] = &[
     "aws.s3_path_style",
     "checkpoint.type",
     "checkpoint.path",
+    "checkpoint.table",
+    "checkpoint.lease_duration",
+    "checkpoint.worker_id",
     "metrics.port",
     "metrics.emf_interval",
     "shutdown.drain_deadline",
@@ -149,6 +152,9 @@ struct RawCatalog {
 struct RawCheckpoint {
     r#type: Option<String>,
     path: Option<String>,
+    table: Option<String>,
+    lease_duration: Option<String>,
+    worker_id: Option<String>,
 }
 
 /// Where the configuration came from, for error messages.
@@ -187,6 +193,25 @@ pub enum StartPosition {
     Latest,
     /// Records that arrived at or after this time (ms since the epoch).
     AtTimestamp(i64),
+}
+
+/// Where shard checkpoints live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// One local JSON file (`checkpoint.path`): one worker per stream.
+    Local,
+    /// A DynamoDB lease table shared by every worker of the stream (`checkpoint.type = "dynamodb"`).
+    DynamoDb(LeaseSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSettings {
+    pub table: String,
+    /// A lease whose counter has not moved for this long is taken over by another worker; the
+    /// holder renews every third of it and stops writing once it could not renew for this long.
+    pub lease_duration: Duration,
+    /// This worker's name in the lease table (`owner`).
+    pub worker_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +294,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub aws: AwsSettings,
     pub checkpoint_path: PathBuf,
+    /// Where shard checkpoints live, and whether several workers share the stream.
+    pub checkpoint: CheckpointKind,
     /// Port of /metrics, /healthz and /readyz; 0 = off.
     pub metrics_port: u16,
     /// How often to write CloudWatch embedded-metric-format lines to stderr; `None` = never.
@@ -573,7 +600,34 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         return Err(v.err("catalog.uri", format!("expected a sqlite: URL, got {:?}", catalog.uri)));
     }
 
-    v.one_of("checkpoint.type", raw.checkpoint.r#type, "local", &["local"])?;
+    let checkpoint = match v.one_of("checkpoint.type", raw.checkpoint.r#type, "local", &["local", "dynamodb"])?.as_str() {
+        "dynamodb" => {
+            if source.kind != SourceKind::Kinesis {
+                return Err(v.err("checkpoint.type", "DynamoDB leases share a Kinesis stream: set source.type = \"kinesis\" (a local spool has one reader)"));
+            }
+            let table = raw.checkpoint.table.filter(|t| !t.is_empty()).ok_or_else(|| {
+                v.err("checkpoint.table", "checkpoint.type = \"dynamodb\" needs the lease table's name")
+            })?;
+            if table.len() < 3 || table.len() > 255 || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+                return Err(v.err("checkpoint.table", format!("not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .): {table:?}")));
+            }
+            let lease_duration = v.duration("checkpoint.lease_duration", raw.checkpoint.lease_duration, "10s")?;
+            if lease_duration < Duration::from_secs(1) {
+                return Err(v.err("checkpoint.lease_duration", "at least 1s (renewals run every third of it)"));
+            }
+            let worker_id = match raw.checkpoint.worker_id.filter(|w| !w.is_empty()) {
+                Some(w) => w,
+                None => default_worker_id(),
+            };
+            CheckpointKind::DynamoDb(LeaseSettings { table, lease_duration, worker_id })
+        }
+        _ => {
+            if raw.checkpoint.table.is_some() {
+                return Err(v.err("checkpoint.table", "only used by checkpoint.type = \"dynamodb\""));
+            }
+            CheckpointKind::Local
+        }
+    };
     let checkpoint_path =
         absolute(&raw.checkpoint.path.map(PathBuf::from).unwrap_or_else(|| warehouse.join("checkpoints.json")));
 
@@ -589,11 +643,24 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         catalog,
         aws,
         checkpoint_path,
+        checkpoint,
         metrics_port,
         emf_interval,
         drain_deadline,
         unknown_env: Vec::new(),
     })
+}
+
+/// `<host>-<pid>-<random>`: unique per process, and readable in the lease table (which task
+/// holds which shard). On ECS the host name is the task's.
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "floe".to_string());
+    format!("{host}-{}-{:04x}", std::process::id(), rand::random::<u16>())
 }
 
 #[cfg(test)]

@@ -50,6 +50,16 @@ pub enum Error {
     #[error("source: {0}")]
     Source(String),
 
+    /// The checkpoint/lease store (DynamoDB) failed; `transient` says whether trying again later
+    /// may succeed (no answer, throttling, 5xx) or not (access denied, no such table).
+    #[error("checkpoint store: {message}")]
+    Checkpoint { message: String, transient: bool },
+
+    /// This worker no longer holds the shard's lease (another worker took it, or renewals failed
+    /// for longer than the lease duration): it must stop writing that shard.
+    #[error("lease on shard {shard} lost: {why}")]
+    LeaseLost { shard: String, why: String },
+
     /// The work was stopped by a shutdown signal before it finished; nothing partial was made durable.
     #[error("cancelled by shutdown")]
     Cancelled,
@@ -69,7 +79,8 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Config { .. } | Error::Definition { .. } | Error::Invalid(_) | Error::Source(_) | Error::Cancelled => false,
-            Error::CommitConflict { .. } => true,
+            Error::CommitConflict { .. } | Error::LeaseLost { .. } => true,
+            Error::Checkpoint { transient, .. } => *transient,
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted

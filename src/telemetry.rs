@@ -26,6 +26,8 @@ pub mod names {
     pub const LEASES_HELD: &str = "floe_leases_held";
     pub const THROTTLED: &str = "floe_source_throttled_total";
     pub const CATALOG_REACHABLE: &str = "floe_catalog_reachable";
+    pub const LEASES_TAKEN: &str = "floe_leases_taken_total";
+    pub const LEASES_LOST: &str = "floe_leases_lost_total";
 }
 
 /// Install the Prometheus recorder and describe every metric. Returns the handle that renders
@@ -60,6 +62,8 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     describe_counter!(COMMIT_CONFLICTS, "Commits refused because the table moved, per table");
     describe_histogram!(FRESHNESS_SECONDS, "Arrival of a batch's oldest record to its commit (s)");
     describe_gauge!(LEASES_HELD, "Shard leases this worker holds");
+    describe_counter!(LEASES_TAKEN, "Leases this worker took (free, expired or stolen for balance)");
+    describe_counter!(LEASES_LOST, "Leases taken over from this worker (it stopped writing those shards)");
     describe_counter!(THROTTLED, "Source reads refused for throughput (backed off and retried), per shard");
     describe_gauge!(CATALOG_REACHABLE, "1 when the last catalog check succeeded");
     Ok(handle)
@@ -77,6 +81,18 @@ pub fn record_commit(table: &str, took: Duration, oldest_arrival_micros: Option<
 /// Kinesis's MillisBehindLatest of the last read of `shard`.
 pub fn record_millis_behind(shard: &str, ms: i64) {
     metrics::gauge!(names::MILLIS_BEHIND_LATEST, "shard" => shard.to_string()).set(ms as f64);
+}
+
+pub fn record_leases_held(n: usize) {
+    metrics::gauge!(names::LEASES_HELD).set(n as f64);
+}
+
+pub fn record_lease_taken(shard: &str) {
+    metrics::counter!(names::LEASES_TAKEN, "shard" => shard.to_string()).increment(1);
+}
+
+pub fn record_lease_lost(shard: &str) {
+    metrics::counter!(names::LEASES_LOST, "shard" => shard.to_string()).increment(1);
 }
 
 pub fn record_throttled(shard: &str) {

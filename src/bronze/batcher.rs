@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::model::SequenceNumber;
 use crate::source::Record;
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,22 @@ impl Batcher {
     /// When the open batch becomes due, if one is open.
     pub fn deadline(&self, p: &FlushPolicy) -> Option<Instant> {
         self.opened.map(|t| t + p.max_age)
+    }
+
+    /// Sequence number of the newest record held.
+    pub fn last_seq(&self) -> Option<&SequenceNumber> {
+        self.records.last().map(|r| &r.position.seq)
+    }
+
+    /// Hand over the records up to and including sequence number `last` (all its sub-records)
+    /// and keep the rest as a batch opened now.
+    pub fn take_through(&mut self, last: &SequenceNumber) -> Vec<Record> {
+        let cut = self.records.partition_point(|r| &r.position.seq <= last);
+        let rest = self.records.split_off(cut);
+        let head = std::mem::replace(&mut self.records, rest);
+        self.bytes = self.records.iter().map(|r| r.data.len() as u64).sum();
+        self.opened = if self.records.is_empty() { None } else { Some(Instant::now()) };
+        head
     }
 
     /// Hand over the records and start a new batch.

@@ -7,12 +7,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{Attribute, ObjectStore, ObjectStoreExt, PutOptions};
 use object_store::path::Path as ObjPath;
 
 use super::layout::BronzeKey;
 use crate::config::AwsSettings;
 use crate::error::{Error, Result};
+use crate::model::SequenceNumber;
+
+/// Object metadata key carrying the lease epoch of the worker that wrote a bronze object.
+pub const LEASE_EPOCH_METADATA: &str = "floe-lease-epoch";
 
 #[derive(Debug, Clone)]
 pub struct BronzeObject {
@@ -61,10 +65,16 @@ impl BronzeStore {
         if self.prefix.as_ref().is_empty() { ObjPath::from(rel) } else { ObjPath::from(format!("{}/{rel}", self.prefix)) }
     }
 
-    /// Write `bytes` under `key` and return once the object is durable.
-    pub async fn put(&self, key: &BronzeKey, bytes: Bytes) -> Result<ObjPath> {
+    /// Write `bytes` under `key` and return once the object is durable. `lease_epoch` (when
+    /// workers share the stream through leases) goes into the object's metadata
+    /// (`x-amz-meta-floe-lease-epoch` on S3; local files have no metadata).
+    pub async fn put(&self, key: &BronzeKey, bytes: Bytes, lease_epoch: Option<u64>) -> Result<ObjPath> {
         let location = self.location(key);
-        self.store.put(&location, bytes.into()).await?;
+        let mut opts = PutOptions::default();
+        if let (Some(epoch), None) = (lease_epoch, &self.local_root) {
+            opts.attributes.insert(Attribute::Metadata(LEASE_EPOCH_METADATA.into()), epoch.to_string().into());
+        }
+        self.store.put_opts(&location, bytes.into(), opts).await?;
         if let Some(root) = &self.local_root {
             let file = root.join(location.as_ref());
             tokio::task::spawn_blocking(move || std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| Error::io(file, e)))
@@ -90,6 +100,24 @@ impl BronzeStore {
                     .map(|key| BronzeObject { key, location: m.location, size: m.size })
             })
             .collect())
+    }
+
+    /// The last sequence number of an object already written for `shard` that starts exactly at
+    /// `first` (in the partition `first` would be written to). After a crash between an
+    /// object's write and its checkpoint, the re-read writes its first object up to the same
+    /// last record, so the retry overwrites that object instead of adding an overlapping one.
+    pub async fn existing_end(&self, first: &BronzeKey) -> Result<Option<SequenceNumber>> {
+        let dir = self.location(first);
+        let Some(dir) = dir.as_ref().rsplit_once('/').map(|(d, _)| ObjPath::from(d)) else {
+            return Ok(None);
+        };
+        let metas: Vec<_> = self.store.list(Some(&dir)).try_collect().await?;
+        Ok(metas
+            .iter()
+            .filter_map(|m| BronzeKey::parse(m.location.as_ref()))
+            .filter(|k| k.shard == first.shard && k.first == first.first && k.format == first.format)
+            .map(|k| k.last)
+            .max())
     }
 
     pub async fn get(&self, location: &ObjPath) -> Result<Bytes> {

@@ -13,19 +13,18 @@ use super::batcher::{Batcher, FlushPolicy};
 use super::encode;
 use super::layout::BronzeKey;
 use super::store::BronzeStore;
-use crate::checkpoint::ShardCheckpoint;
-use crate::checkpoint::local::LocalCheckpoints;
+use crate::checkpoint::{Checkpoints, ShardCheckpoint};
 use crate::config::BronzeFormat;
 use crate::error::Result;
-use crate::model::ShardId;
-use crate::source::ReadBatch;
+use crate::model::{SequenceNumber, ShardId};
+use crate::source::{ReadBatch, Record};
 use crate::telemetry::Counters;
 
 pub struct ShardWriter {
     pub stream: String,
     pub shard: ShardId,
     pub store: BronzeStore,
-    pub checkpoints: Arc<LocalCheckpoints>,
+    pub checkpoints: Checkpoints,
     pub policy: FlushPolicy,
     pub format: BronzeFormat,
     pub zstd_level: i32,
@@ -35,10 +34,18 @@ pub struct ShardWriter {
 impl ShardWriter {
     /// Consume reads until the shard ends or the reader goes away (shutdown); flush what is open
     /// either way, so a clean stop leaves nothing to re-read.
+    ///
+    /// The first object after a start may repeat one that a previous run wrote but did not
+    /// checkpoint (crash, or a lease taken over between write and checkpoint). When such an
+    /// object exists, this run's first object ends at exactly its last record — same key, same
+    /// records: the retry overwrites it instead of leaving two overlapping objects.
     pub async fn run(self, mut rx: mpsc::Receiver<ReadBatch>) -> Result<()> {
         let mut batcher = Batcher::default();
+        let mut probed = false;
+        let mut cut_at: Option<SequenceNumber> = None;
         loop {
-            let deadline = batcher.deadline(&self.policy);
+            // While a cut is pending, size and age do not end the batch: the cut does.
+            let deadline = if cut_at.is_some() { None } else { batcher.deadline(&self.policy) };
             let msg = match deadline {
                 Some(d) => tokio::select! {
                     m = rx.recv() => Some(m),
@@ -48,48 +55,70 @@ impl ShardWriter {
             };
             match msg {
                 // age-based flush
-                None => self.flush(&mut batcher, false).await?,
-                Some(None) => return self.flush(&mut batcher, false).await,
+                None => self.flush(batcher.take(), false).await?,
+                Some(None) if cut_at.is_some() => {
+                    // Stopping before the cut: writing a shorter object would overlap the one
+                    // already there. Nothing here is checkpointed; the next run reads it again.
+                    tracing::info!(shard = %self.shard, "stopping before re-writing an unacknowledged object; it will be read again");
+                    return Ok(());
+                }
+                Some(None) => return self.flush(batcher.take(), false).await,
                 Some(Some(read)) => {
                     self.counters.add_read(self.shard.as_str(), read.records.len() as u64, read.bytes_read);
                     let ended = read.end_of_shard;
+                    if !probed && let Some(first) = read.records.first() {
+                        probed = true;
+                        let probe = self.key(first, first);
+                        cut_at = self.store.existing_end(&probe).await?;
+                        if let Some(end) = &cut_at {
+                            tracing::info!(shard = %self.shard, first = %first.position.seq, last = %end, "an object from an earlier run starts here; re-writing it with the same range");
+                        }
+                    }
                     batcher.push(read.records, Instant::now());
+                    if let Some(end) = cut_at.clone() {
+                        if batcher.last_seq().is_some_and(|l| l >= &end) {
+                            cut_at = None;
+                            let head = batcher.take_through(&end);
+                            self.flush(head, false).await?;
+                        } else if !ended {
+                            continue;
+                        } else {
+                            cut_at = None;
+                        }
+                    }
                     if ended {
-                        return self.flush(&mut batcher, true).await;
+                        return self.flush(batcher.take(), true).await;
                     }
                     if batcher.is_full(&self.policy) || batcher.is_due(&self.policy, Instant::now()) {
-                        self.flush(&mut batcher, false).await?;
+                        self.flush(batcher.take(), false).await?;
                     }
                 }
             }
         }
     }
 
-    async fn flush(&self, batcher: &mut Batcher, ended: bool) -> Result<()> {
-        let records = batcher.take();
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
-            if ended {
-                let mut cp = self.checkpoints.get(&self.shard).await.unwrap_or(ShardCheckpoint {
-                    sequence_number: None,
-                    sub_sequence: 0,
-                    ended: false,
-                    last_object: None,
-                    updated_at: None,
-                });
-                cp.ended = true;
-                cp.updated_at = Some(now_rfc3339());
-                self.checkpoints.save(&self.shard, cp).await?;
-            }
-            return Ok(());
-        };
-        let key = BronzeKey::new(
+    fn key(&self, first: &Record, last: &Record) -> BronzeKey {
+        BronzeKey::new(
             &self.stream,
             self.shard.clone(),
             first.position.seq.clone(),
             last.position.seq.clone(),
             first.arrival_ts_micros,
             self.format,
-        );
+        )
+    }
+
+    async fn flush(&self, records: Vec<Record>, ended: bool) -> Result<()> {
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            if ended {
+                let mut cp = self.checkpoints.get(&self.shard).await.unwrap_or_else(ShardCheckpoint::empty);
+                cp.ended = true;
+                cp.updated_at = Some(now_rfc3339());
+                self.checkpoints.save(&self.shard, cp).await?;
+            }
+            return Ok(());
+        };
+        let key = self.key(first, last);
         let last_pos = last.position.clone();
         let n = records.len() as u64;
         let (format, level, shard) = (self.format, self.zstd_level, self.shard.clone());
@@ -101,7 +130,10 @@ impl ShardWriter {
         .await
         .map_err(|e| crate::error::Error::invalid(format!("bronze encoder task failed: {e}")))??;
         let size = bytes.len() as u64;
-        let location = self.store.put(&key, bytes).await?;
+        // With leases: a worker whose lease was taken over writes nothing more (fenced); the
+        // epoch goes into the object's metadata, so every object says which lease wrote it.
+        let epoch = self.checkpoints.fence(&self.shard).await?;
+        let location = self.store.put(&key, bytes, epoch).await?;
         crate::crashpoint::hit(crate::crashpoint::BRONZE_AFTER_PUT);
         self.checkpoints
             .save(

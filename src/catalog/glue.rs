@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use aws_sdk_glue::config::http::HttpResponse;
-use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::operation::create_database::CreateDatabaseError;
 use aws_sdk_glue::operation::create_table::CreateTableError;
 use aws_sdk_glue::operation::get_database::GetDatabaseError;
@@ -232,21 +232,8 @@ fn sdk_error<E>(op: &str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let retryable = match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(s) => {
-            s.raw().status().is_server_error()
-                || matches!(
-                    s.err().code(),
-                    Some("ThrottlingException" | "InternalServiceException" | "OperationTimeoutException")
-                )
-        }
-        _ => false,
-    };
-    let detail = match e.as_service_error() {
-        Some(s) => format!("{}: {}", s.code().unwrap_or("error"), s.message().unwrap_or("")),
-        None => format!("{}", DisplayErrorContext(&e)),
-    };
+    let (retryable, detail) =
+        crate::aws::sdk_failure(&e, &["ThrottlingException", "InternalServiceException", "OperationTimeoutException"]);
     let kind = if retryable { ErrorKind::Unexpected } else { ErrorKind::DataInvalid };
     Error::new(kind, format!("Glue {op}: {detail}")).with_retryable(retryable).with_source(e)
 }

@@ -1,9 +1,16 @@
-//! `floe init`: create the namespace and missing tables; evolve tables with new optional columns.
+//! `floe init`: create the namespace and missing tables; evolve tables with new optional columns;
+//! create the DynamoDB lease table (on-demand billing) when `checkpoint.type = "dynamodb"`.
 
-use crate::config::{CatalogKind, Config};
+use crate::checkpoint::dynamodb::LeaseTable;
+use crate::config::{CatalogKind, CheckpointKind, Config};
 use crate::error::Result;
 
 pub async fn init(cfg: &Config) -> Result<()> {
+    if let CheckpointKind::DynamoDb(settings) = &cfg.checkpoint {
+        let sdk = crate::aws::sdk_config(&cfg.aws).await;
+        let created = LeaseTable::new(&sdk, &cfg.source.stream, settings).create_if_missing().await?;
+        println!("lease table {} {}", settings.table, if created { "created (on-demand)" } else { "exists" });
+    }
     let (_, _, report) = super::open_tables(cfg).await?;
     match cfg.catalog.kind {
         CatalogKind::Sql => println!("catalog {} (namespace {})", cfg.catalog.uri, cfg.catalog.namespace),

@@ -1,7 +1,7 @@
 //! `floe run`: the composition root. Wires source → bronze writer per shard, and the silver
 //! loop over the bronze store, and stops them together (SIGTERM, `--until-idle`, or an error).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::bronze::batcher::FlushPolicy;
 use crate::bronze::store::BronzeStore;
 use crate::bronze::writer::ShardWriter;
+use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::LocalCheckpoints;
-use crate::config::{Config, SourceKind, StartPosition};
+use crate::checkpoint::{Checkpoints, ShardCheckpoint};
+use crate::config::{CheckpointKind, Config, SourceKind, StartPosition};
 use crate::error::{Error, Result};
 use crate::http::Readiness;
 use crate::model::{Position, SequenceNumber, ShardId};
@@ -23,8 +25,9 @@ use crate::silver::discover::Budget;
 use crate::silver::job::{LoopControl, SilverJob, TableJob};
 use crate::silver::sql::Transform;
 use crate::source::files;
-use crate::source::kinesis::api::{FailureKind, KinesisApi, StartAt};
+use crate::source::kinesis::api::{FailureKind, KinesisApi, ShardInfo, StartAt};
 use crate::source::kinesis::consumer::{self, ReadOptions, ShardOutcome};
+use crate::source::kinesis::lease::{self, ExpiryTracker};
 use crate::source::kinesis::shards::{has_listed_parent, ready_to_read};
 use crate::telemetry::{Counters, CountersSnapshot};
 
@@ -95,7 +98,7 @@ pub async fn run(
         let bronze = BronzeLoop {
             cfg: cfg.clone(),
             store,
-            checkpoints: Arc::new(LocalCheckpoints::open(&cfg.checkpoint_path)?),
+            checkpoints: open_checkpoints(cfg).await?,
             counters: counters.clone(),
             cancel: cancel.clone(),
             idle: idle_tx,
@@ -119,6 +122,17 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(RunSummary { elapsed_secs: started.elapsed().as_secs_f64(), counters: counters.snapshot() }),
     }
+}
+
+/// The checkpoint store `checkpoint.type` names.
+pub async fn open_checkpoints(cfg: &Config) -> Result<Checkpoints> {
+    Ok(match &cfg.checkpoint {
+        CheckpointKind::Local => Checkpoints::Local(Arc::new(LocalCheckpoints::open(&cfg.checkpoint_path)?)),
+        CheckpointKind::DynamoDb(settings) => {
+            let sdk = crate::aws::sdk_config(&cfg.aws).await;
+            Checkpoints::Leased(Arc::new(LeaseTable::new(&sdk, &cfg.source.stream, settings)))
+        }
+    })
 }
 
 /// Every few seconds, check that the catalog answers and still has our tables; `/readyz` reports it.
@@ -156,7 +170,7 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(2);
 struct BronzeLoop {
     cfg: Config,
     store: BronzeStore,
-    checkpoints: Arc<LocalCheckpoints>,
+    checkpoints: Checkpoints,
     counters: Arc<Counters>,
     cancel: CancellationToken,
     idle: watch::Sender<bool>,
@@ -227,14 +241,40 @@ impl BronzeLoop {
     }
 
     /// Discover the stream's shards (again every poll: splits and merges show up without a
-    /// restart), read every shard whose parents have ended, and report idleness to silver.
+    /// restart), read every shard whose parents have ended — with leases, only the shards this
+    /// worker holds — and report idleness to silver.
     async fn run_kinesis(self) -> Result<()> {
         let sdk = crate::aws::sdk_config(&self.cfg.aws).await;
         let api = KinesisApi::new(&sdk, &self.cfg.source.stream);
+        let leases = match &self.checkpoints {
+            Checkpoints::Leased(t) => Some(t.clone()),
+            Checkpoints::Local(_) => None,
+        };
+        let tokens: ShardTokens = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let stop_renewing = CancellationToken::new();
+        if let Some(t) = &leases {
+            tokio::spawn(renew_leases(t.clone(), tokens.clone(), stop_renewing.clone()));
+        }
+        let res = self.drive_kinesis(&api, leases.as_ref(), &tokens).await;
+        if let Some(t) = &leases {
+            // Whatever the exit: hand the leases back, so other workers need not wait for expiry.
+            for shard in t.held() {
+                if let Err(e) = t.release(&shard).await {
+                    tracing::warn!(shard = %shard, error = %e, "could not release the lease; it will expire");
+                }
+            }
+        }
+        stop_renewing.cancel();
+        res
+    }
+
+    async fn drive_kinesis(&self, api: &KinesisApi, leases: Option<&Arc<LeaseTable>>, tokens: &ShardTokens) -> Result<()> {
         let mut running: JoinSet<(ShardId, Result<ShardOutcome>)> = JoinSet::new();
         let mut active: HashSet<ShardId> = HashSet::new();
         // With --until-idle: shards that reached the tip in this run are not read again.
         let mut caught_up: HashSet<ShardId> = HashSet::new();
+        let mut tracker = leases.map(|t| ExpiryTracker::new(t.lease_duration()));
+        let mut ensured: HashSet<ShardId> = HashSet::new();
         loop {
             if self.cancel.is_cancelled() {
                 break;
@@ -247,32 +287,30 @@ impl BronzeLoop {
                     Vec::new()
                 }
             };
-            let mut ended = HashSet::new();
-            for s in &shards {
-                if self.checkpoints.get(&s.id).await.is_some_and(|c| c.ended) {
-                    ended.insert(s.id.clone());
+            let round = match (leases, tracker.as_mut()) {
+                (Some(t), Some(tracker)) => {
+                    self.lease_round(t, tracker, &shards, &mut ensured, &active, &caught_up).await
                 }
-            }
-            let busy: HashSet<ShardId> = active.union(&caught_up).cloned().collect();
-            for s in ready_to_read(&shards, &ended, &busy) {
-                let (start, resume) = match self.checkpoints.get(&s.id).await.and_then(|c| c.sequence_number.map(|q| (q, c.sub_sequence))) {
-                    Some((seq, sub)) => {
-                        let seq = SequenceNumber::new(seq.clone())
-                            .map_err(|e| Error::invalid(format!("checkpoint of shard {}: {e}", s.id)))?;
-                        // At (not after) the checkpoint: a KPL aggregate may continue past its
-                        // checkpointed sub-record; the consumer drops what is already durable.
-                        (StartAt::AtSequence(seq.clone()), Some(Position::new(seq, sub)))
-                    }
-                    None if has_listed_parent(s, &shards) => (StartAt::TrimHorizon, None),
-                    None => (start_at(&self.cfg.source.start_position), None),
-                };
+                _ => self.local_round(&shards, &active, &caught_up).await.map(Some),
+            };
+            let round = match round {
+                Ok(Some(r)) => r,
+                Ok(None) => Round::default(),
+                Err(e) => return Err(e),
+            };
+            for (s, cp) in &round.claim {
+                let (start, resume) = start_for(s, cp.clone(), &shards, &self.cfg.source.start_position)?;
                 tracing::info!(shard = %s.id, start = ?start, "reading shard");
+                let token = self.cancel.child_token();
+                lock_tokens(tokens).insert(s.id.clone(), token.clone());
                 active.insert(s.id.clone());
-                running.spawn(self.kinesis_pipeline(api.clone(), s.id.clone(), start, resume));
+                running.spawn(self.kinesis_pipeline(api.clone(), s.id.clone(), start, resume, token));
             }
             let all_done = !shards.is_empty()
                 && active.is_empty()
-                && shards.iter().all(|s| ended.contains(&s.id) || caught_up.contains(&s.id));
+                && shards.iter().all(|s| {
+                    round.ended.contains(&s.id) || caught_up.contains(&s.id) || round.elsewhere.contains(&s.id)
+                });
             self.idle.send_replace(all_done);
             if all_done && self.until_idle {
                 return Ok(());
@@ -282,7 +320,8 @@ impl BronzeLoop {
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     let (shard, res) = done.map_err(|e| Error::invalid(format!("shard task failed: {e}")))?;
                     active.remove(&shard);
-                    if res? == ShardOutcome::CaughtUp {
+                    lock_tokens(tokens).remove(&shard);
+                    if shard_finished(&shard, res, leases).await? == Some(ShardOutcome::CaughtUp) {
                         caught_up.insert(shard);
                     }
                 }
@@ -290,10 +329,98 @@ impl BronzeLoop {
             }
         }
         while let Some(done) = running.join_next().await {
-            let (_, res) = done.map_err(|e| Error::invalid(format!("shard task failed: {e}")))?;
-            res?;
+            let (shard, res) = done.map_err(|e| Error::invalid(format!("shard task failed: {e}")))?;
+            shard_finished(&shard, res, leases).await?;
         }
         Ok(())
+    }
+
+    /// One worker alone: every readable shard not running is ours.
+    async fn local_round(&self, shards: &[ShardInfo], active: &HashSet<ShardId>, caught_up: &HashSet<ShardId>) -> Result<Round> {
+        let mut round = Round::default();
+        for s in shards {
+            if self.checkpoints.get(&s.id).await.is_some_and(|c| c.ended) {
+                round.ended.insert(s.id.clone());
+            }
+        }
+        let busy: HashSet<ShardId> = active.union(caught_up).cloned().collect();
+        for s in ready_to_read(shards, &round.ended, &busy) {
+            round.claim.push((s.clone(), self.checkpoints.get(&s.id).await));
+        }
+        Ok(round)
+    }
+
+    /// Several workers: make sure every listed shard has a lease, read the table, and take what
+    /// the balancing policy says. `Ok(None)` when the table could not be read this time (the
+    /// next poll tries again; held shards keep running).
+    async fn lease_round(
+        &self,
+        t: &Arc<LeaseTable>,
+        tracker: &mut ExpiryTracker,
+        shards: &[ShardInfo],
+        ensured: &mut HashSet<ShardId>,
+        active: &HashSet<ShardId>,
+        caught_up: &HashSet<ShardId>,
+    ) -> Result<Option<Round>> {
+        let soft = |e: Error, what: &str| -> Result<Option<Round>> {
+            if e.is_retryable() {
+                tracing::warn!(error = %e, "{what} failed; retrying at the next poll");
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        };
+        let new: Vec<&ShardInfo> = shards.iter().filter(|s| !ensured.contains(&s.id)).collect();
+        for s in new {
+            let parents: Vec<ShardId> = s.parents().cloned().collect();
+            match t.ensure(&s.id, &parents).await {
+                Ok(()) => {
+                    ensured.insert(s.id.clone());
+                }
+                Err(e) => return soft(e, "adding a lease"),
+            }
+        }
+        let table = match t.scan().await {
+            Ok(l) => l,
+            Err(e) => return soft(e, "reading the lease table"),
+        };
+        let mut round = Round {
+            ended: table.iter().filter(|l| l.checkpoint.ended).map(|l| l.shard.clone()).collect(),
+            ..Round::default()
+        };
+        let expired = tracker.observe(&table, std::time::Instant::now());
+        let readable: HashSet<ShardId> = ready_to_read(shards, &round.ended, &HashSet::new())
+            .into_iter()
+            .map(|s| s.id.clone())
+            .filter(|id| !caught_up.contains(id))
+            .collect();
+        let me = t.worker_id();
+        round.elsewhere = table
+            .iter()
+            .filter(|l| l.owner.as_deref().is_some_and(|o| o != me) && !expired.contains(&l.shard))
+            .map(|l| l.shard.clone())
+            .collect();
+        let held: HashSet<ShardId> = t.held().into_iter().chain(active.iter().cloned()).collect();
+        let plan = lease::plan(me, &table, &readable, &expired, &held);
+        for shard in plan.take.iter().chain(plan.steal.iter()) {
+            let (Some(lease), Some(info)) =
+                (table.iter().find(|l| &l.shard == shard), shards.iter().find(|s| &s.id == shard))
+            else {
+                continue;
+            };
+            let was = lease.owner.clone();
+            match t.take(lease).await {
+                Ok(true) => {
+                    tracing::info!(shard = %shard, previous_owner = ?was, stolen = plan.steal.as_ref() == Some(shard), "lease taken");
+                    crate::telemetry::record_lease_taken(shard.as_str());
+                    round.elsewhere.remove(shard);
+                    round.claim.push((info.clone(), t.checkpoint(shard)));
+                }
+                Ok(false) => tracing::debug!(shard = %shard, "another worker took the lease first"),
+                Err(e) => return soft(e, "taking a lease").map(|_| Some(round)),
+            }
+        }
+        Ok(Some(round))
     }
 
     fn writer(&self, shard: &ShardId) -> ShardWriter {
@@ -331,6 +458,7 @@ impl BronzeLoop {
         shard: ShardId,
         start: StartAt,
         resume: Option<Position>,
+        cancel: CancellationToken,
     ) -> impl std::future::Future<Output = (ShardId, Result<ShardOutcome>)> + Send + 'static {
         let (tx, rx) = mpsc::channel(4);
         let writer = self.writer(&shard);
@@ -339,10 +467,97 @@ impl BronzeLoop {
             poll_interval: self.cfg.source.poll_interval,
             stop_when_caught_up: self.until_idle,
         };
-        let reader = consumer::read_shard(api, shard.clone(), start, resume, opts, tx, self.cancel.clone());
+        let reader = consumer::read_shard(api, shard.clone(), start, resume, opts, tx, cancel);
         async move {
             let (r, w) = tokio::join!(reader, writer.run(rx));
             (shard, w.and(r))
+        }
+    }
+}
+
+/// Shards running in this worker, each with the token that stops it (a lost lease stops one).
+type ShardTokens = Arc<std::sync::Mutex<HashMap<ShardId, CancellationToken>>>;
+
+fn lock_tokens(t: &ShardTokens) -> std::sync::MutexGuard<'_, HashMap<ShardId, CancellationToken>> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What one poll decided.
+#[derive(Default)]
+struct Round {
+    /// Shards whose end is checkpointed.
+    ended: HashSet<ShardId>,
+    /// Shards another live worker holds (not ours to wait for with --until-idle).
+    elsewhere: HashSet<ShardId>,
+    /// Shards to start reading now, with their checkpoints.
+    claim: Vec<(ShardInfo, Option<ShardCheckpoint>)>,
+}
+
+/// Where to start reading `s`: at (not after) its checkpoint — a KPL aggregate may continue past
+/// its checkpointed sub-record, and the consumer drops what is already durable; a reshard's
+/// child from its beginning; anything else from `source.start_position`.
+fn start_for(
+    s: &ShardInfo,
+    cp: Option<ShardCheckpoint>,
+    shards: &[ShardInfo],
+    position: &StartPosition,
+) -> Result<(StartAt, Option<Position>)> {
+    Ok(match cp.and_then(|c| c.sequence_number.map(|q| (q, c.sub_sequence))) {
+        Some((seq, sub)) => {
+            let seq = SequenceNumber::new(seq).map_err(|e| Error::invalid(format!("checkpoint of shard {}: {e}", s.id)))?;
+            (StartAt::AtSequence(seq.clone()), Some(Position::new(seq, sub)))
+        }
+        None if has_listed_parent(s, shards) => (StartAt::TrimHorizon, None),
+        None => (start_at(position), None),
+    })
+}
+
+/// A shard task ended: give an ended shard's lease back; a lost lease or a passing fault ends
+/// only that shard (it is taken and read again from its checkpoint); anything else stops floe.
+async fn shard_finished(
+    shard: &ShardId,
+    res: Result<ShardOutcome>,
+    leases: Option<&Arc<LeaseTable>>,
+) -> Result<Option<ShardOutcome>> {
+    match res {
+        Ok(outcome) => {
+            if let (ShardOutcome::Ended, Some(t)) = (outcome, leases)
+                && let Err(e) = t.release(shard).await
+            {
+                tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
+            }
+            Ok(Some(outcome))
+        }
+        Err(e @ Error::LeaseLost { .. }) => {
+            tracing::warn!(shard = %shard, error = %e, "stopped writing the shard: its lease was taken over");
+            Ok(None)
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(shard = %shard, error = %e, "shard stopped on a passing fault; it will be read again from its checkpoint");
+            if let Some(t) = leases
+                && let Err(e) = t.release(shard).await
+            {
+                tracing::warn!(shard = %shard, error = %e, "could not release the lease");
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Renew every held lease each third of the lease duration; a lease found lost stops its shard.
+async fn renew_leases(t: Arc<LeaseTable>, tokens: ShardTokens, stop: CancellationToken) {
+    let every = t.lease_duration() / 3;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        for (shard, e) in t.renew_all().await {
+            tracing::warn!(shard = %shard, error = %e, "lease lost; stopping the shard");
+            if let Some(token) = lock_tokens(&tokens).get(&shard) {
+                token.cancel();
+            }
         }
     }
 }

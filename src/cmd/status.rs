@@ -1,4 +1,5 @@
-//! `floe status`: per shard — checkpoint, watermark, bronze backlog; per table — last snapshot,
+//! `floe status`: per shard — lease owner (with DynamoDB leases), checkpoint and its age,
+//! watermark, bronze backlog; per table — last snapshot,
 //! and the totals its snapshot summaries add up to (records in = rows + dedup drops + rejected).
 
 use std::collections::BTreeMap;
@@ -7,8 +8,10 @@ use serde::Serialize;
 
 use crate::bronze::store::BronzeStore;
 use crate::catalog::commit::{self, Watermarks};
+use crate::checkpoint::ShardCheckpoint;
+use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::read_file;
-use crate::config::Config;
+use crate::config::{CheckpointKind, Config};
 use crate::error::Result;
 
 /// A data file smaller than this counts as small (compaction would help readers).
@@ -17,7 +20,12 @@ pub const SMALL_FILE_BYTES: u64 = 16 << 20;
 #[derive(Debug, Serialize)]
 pub struct ShardStatus {
     pub shard: String,
+    /// The worker holding the shard's lease (`None`: free, or local checkpoints).
+    pub owner: Option<String>,
+    pub lease_epoch: Option<u64>,
     pub checkpoint: Option<String>,
+    /// Seconds since the checkpoint last moved: how far behind this shard's bronze may be.
+    pub checkpoint_age_secs: Option<f64>,
     pub ended: bool,
     /// The bronze object that made the checkpoint durable.
     pub last_object: Option<String>,
@@ -47,7 +55,7 @@ pub struct Status {
 
 pub async fn status(cfg: &Config) -> Result<Status> {
     let (catalog, tables, _) = super::open_tables(cfg).await?;
-    let checkpoints = read_file(&cfg.checkpoint_path)?;
+    let checkpoints = shard_checkpoints(cfg).await?;
     let objects = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?.list(&cfg.source.stream).await?;
     let mut table_status = Vec::new();
     let mut lowest: Option<Watermarks> = None;
@@ -79,7 +87,10 @@ pub async fn status(cfg: &Config) -> Result<Status> {
     let shards = shard_names
         .into_iter()
         .map(|name| {
-            let cp = checkpoints.get(&name);
+            let (cp, owner, epoch) = match checkpoints.get(&name) {
+                Some((c, o, e)) => (Some(c), o.clone(), *e),
+                None => (None, None, None),
+            };
             let w = wm.iter().find(|(s, _)| s.as_str() == name).map(|(_, p)| p.clone());
             let backlog: Vec<_> = objects
                 .iter()
@@ -87,7 +98,10 @@ pub async fn status(cfg: &Config) -> Result<Status> {
                 .collect();
             ShardStatus {
                 shard: name.clone(),
+                owner,
+                lease_epoch: epoch,
                 checkpoint: cp.and_then(|c| c.sequence_number.clone()),
+                checkpoint_age_secs: cp.and_then(|c| c.updated_at.as_deref()).and_then(age_secs),
                 ended: cp.is_some_and(|c| c.ended),
                 last_object: cp.and_then(|c| c.last_object.clone()),
                 watermark: w.map(|p| p.to_string()),
@@ -97,6 +111,27 @@ pub async fn status(cfg: &Config) -> Result<Status> {
         })
         .collect();
     Ok(Status { shards, tables: table_status })
+}
+
+/// Checkpoint, lease owner and epoch per shard, from whichever store `checkpoint.type` names.
+async fn shard_checkpoints(cfg: &Config) -> Result<BTreeMap<String, (ShardCheckpoint, Option<String>, Option<u64>)>> {
+    Ok(match &cfg.checkpoint {
+        CheckpointKind::Local => read_file(&cfg.checkpoint_path)?.into_iter().map(|(k, c)| (k, (c, None, None))).collect(),
+        CheckpointKind::DynamoDb(settings) => {
+            let sdk = crate::aws::sdk_config(&cfg.aws).await;
+            LeaseTable::new(&sdk, &cfg.source.stream, settings)
+                .scan()
+                .await?
+                .into_iter()
+                .map(|l| (l.shard.to_string(), (l.checkpoint, l.owner, Some(l.epoch))))
+                .collect()
+        }
+    })
+}
+
+fn age_secs(rfc3339: &str) -> Option<f64> {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    Some((chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1e3)
 }
 
 /// Rows, live data files and small files of the current snapshot (from the scan plan).
@@ -129,12 +164,17 @@ fn totals(t: &iceberg::table::Table) -> BTreeMap<String, u64> {
 }
 
 pub fn print(s: &Status) {
-    println!("{:<40} {:>14} {:>6} {:>14} {:>10} {:>12}", "shard", "checkpoint", "ended", "watermark", "backlog", "backlog MB");
+    println!(
+        "{:<40} {:<24} {:>14} {:>8} {:>6} {:>14} {:>10} {:>12}",
+        "shard", "owner", "checkpoint", "age s", "ended", "watermark", "backlog", "backlog MB"
+    );
     for sh in &s.shards {
         println!(
-            "{:<40} {:>14} {:>6} {:>14} {:>10} {:>12.1}",
+            "{:<40} {:<24} {:>14} {:>8} {:>6} {:>14} {:>10} {:>12.1}",
             sh.shard,
+            sh.owner.as_deref().unwrap_or("-"),
             sh.checkpoint.as_deref().unwrap_or("-"),
+            sh.checkpoint_age_secs.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
             if sh.ended { "yes" } else { "no" },
             sh.watermark.as_deref().unwrap_or("-"),
             sh.backlog_objects,

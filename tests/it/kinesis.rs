@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::ops::{free_port, get, metric_sum, wait_for};
+use crate::ops::{Daemon, free_port, get, metric_sum};
 use crate::support::{Lake, assert_success, reader_with};
 
 fn endpoint() -> String {
@@ -23,17 +23,76 @@ fn tool(args: &[&str]) -> Value {
     reader_with("kinesis_tool.py", &all)
 }
 
-/// `floe` reading `stream` on kinesis-local; bronze and tables stay local.
+/// `floe` reading `stream` on kinesis-local; bronze and tables stay local. The endpoint is the
+/// SDK's per-service one, so DynamoDB (leases) can point elsewhere.
 fn floe_on(lake: &Lake, stream: &str) -> Command {
     let mut c = lake.floe();
     c.env("FLOE_SOURCE_TYPE", "kinesis")
         .env("FLOE_SOURCE_STREAM", stream)
         .env("FLOE_SOURCE_POLL_INTERVAL", "200ms")
-        .env("AWS_ENDPOINT_URL", endpoint())
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ENDPOINT_URL_KINESIS", endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1");
     c
+}
+
+/// A worker sharing `stream` through a DynamoDB lease table on the moto stand-in.
+fn worker(lake: &Lake, stream: &str, table: &str, name: &str) -> Command {
+    let moto = std::env::var("FLOE_TEST_MOTO_ENDPOINT")
+        .unwrap_or_else(|_| panic!("FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh"));
+    let mut c = floe_on(lake, stream);
+    c.env("FLOE_CHECKPOINT_TYPE", "dynamodb")
+        .env("FLOE_CHECKPOINT_TABLE", table)
+        .env("FLOE_CHECKPOINT_LEASE_DURATION", LEASE)
+        .env("FLOE_CHECKPOINT_WORKER_ID", name)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", moto);
+    c
+}
+
+const LEASE: &str = "3s";
+
+/// Start a bronze-only worker daemon with its metrics on a free port; logs go to `<name>.log`.
+fn start_worker(lake: &Lake, stream: &str, table: &str, name: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
+    let port = free_port();
+    let mut c = worker(lake, stream, table, name);
+    c.args(["run", "--bronze-only"])
+        .env("FLOE_METRICS_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(lake.dir.path().join(format!("{name}.log"))).unwrap());
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    (Daemon(c.spawn().unwrap()), port)
+}
+
+fn log_of(lake: &Lake, name: &str) -> String {
+    std::fs::read_to_string(lake.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+}
+
+fn bronze_of(lake: &Lake) -> Value {
+    reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()])
+}
+
+/// Poll bronze until it holds `n` records (or fail after `limit`).
+fn wait_for_bronze(lake: &Lake, n: usize, limit: Duration) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let b = bronze_of(lake);
+        let have = b["records"].as_array().map_or(0, Vec::len);
+        if have >= n {
+            return b;
+        }
+        assert!(start.elapsed() < limit, "bronze has {have} of {n} records after {limit:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn sigterm(d: &mut Daemon, name: &str, lake: &Lake) {
+    assert!(Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap().success());
+    let status = wait_or_kill(&mut d.0, Duration::from_secs(30));
+    assert!(status.success(), "{name} after SIGTERM: {status}\n{}", log_of(lake, name));
 }
 
 /// Every (shard, sequence number, sub-sequence) the producer was acknowledged for.
@@ -64,7 +123,7 @@ fn exactly_once(bronze: &Value) -> BTreeSet<(String, String, u64)> {
 }
 
 #[test]
-fn a_resharded_stream_lands_in_bronze_exactly_once_children_after_parents() {
+fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
     const EVENTS: u64 = 100_000;
     let lake = Lake::new();
     let stream = format!("floe-it-{}", std::process::id());
@@ -76,18 +135,17 @@ fn a_resharded_stream_lands_in_bronze_exactly_once_children_after_parents() {
     let file = file.to_str().unwrap().to_string();
     tool(&["create", &stream, "4"]);
 
+    let table = format!("floe-leases-{}", std::process::id());
+    let init = worker(&lake, &stream, &table, "init").arg("init").output().unwrap();
+    assert_success(&init, &["init (creates the lease table)"]);
+    assert!(String::from_utf8_lossy(&init.stdout).contains("created (on-demand)"), "{init:?}");
+
     let mut puts = vec![tool(&["put", &stream, &file, "0", "40000", "2"])];
-    let port = free_port();
-    let mut daemon = floe_on(&lake, &stream)
-        // the consumer is what this test measures; silver over bronze is tested elsewhere
-        .args(["run", "--bronze-only"])
-        .env("FLOE_METRICS_PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(lake.dir.path().join("floe.log")).unwrap())
-        .spawn()
-        .unwrap();
-    // resharding while floe reads: a split, more records, a merge, more records
+    // Worker a starts alone and takes every shard; b joins and must get its share by stealing.
+    let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &[]);
     std::thread::sleep(Duration::from_secs(2));
+    let (mut b, port_b) = start_worker(&lake, &stream, &table, "b", &[]);
+    // resharding while both read: a split, more records, a merge, more records
     tool(&["split", &stream]);
     puts.push(tool(&["put", &stream, &file, "40000", "30000", "2"]));
     tool(&["merge", &stream]);
@@ -95,21 +153,28 @@ fn a_resharded_stream_lands_in_bronze_exactly_once_children_after_parents() {
     let want = expected(&puts);
     assert_eq!(want.len() as u64, EVENTS, "the producer was acknowledged for every record");
 
-    wait_for("every record to be read", Duration::from_secs(600), || {
-        get(port, "/metrics").is_some_and(|(_, text)| metric_sum(&text, "floe_records_in_total") >= EVENTS)
-    });
-    let metrics = get(port, "/metrics").unwrap().1;
-    assert!(metrics.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}"), "{metrics}");
-    assert!(Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap().success());
-    let status = wait_or_kill(&mut daemon, Duration::from_secs(30));
-    let log = std::fs::read_to_string(lake.dir.path().join("floe.log")).unwrap_or_default();
-    assert!(status.success(), "exit after SIGTERM: {status}\n{log}");
+    let bronze = wait_for_bronze(&lake, want.len(), Duration::from_secs(600));
+    let (ma, mb) = (get(port_a, "/metrics").unwrap().1, get(port_b, "/metrics").unwrap().1);
+    assert!(ma.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}") || mb.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}"));
+    let (read_a, read_b) = (metric_sum(&ma, "floe_records_in_total"), metric_sum(&mb, "floe_records_in_total"));
+    assert!(read_a > 0 && read_b > 0, "both workers read: a {read_a}, b {read_b}");
+    assert!(metric_sum(&mb, "floe_leases_taken_total") > 0 && metric_sum(&ma, "floe_leases_lost_total") > 0, "b took leases from a:\n{mb}\n{ma}");
+    sigterm(&mut a, "a", &lake);
+    sigterm(&mut b, "b", &lake);
 
     // bronze: every acknowledged record exactly once, by shard + sequence + sub-sequence
-    let bronze = reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()]);
+    let bronze = { let again = bronze_of(&lake); assert_eq!(again["objects"], bronze["objects"], "nothing written after bronze was complete"); again };
     let unique = exactly_once(&bronze);
     assert_eq!(unique, want, "bronze holds exactly the acknowledged records");
     assert!(unique.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
+
+    // leases were handed back at SIGTERM
+    let status = worker(&lake, &stream, &table, "status").args(["status", "--json"]).output().unwrap();
+    assert_success(&status, &["status --json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    for sh in status["shards"].as_array().unwrap() {
+        assert!(sh["owner"].is_null(), "a lease is still held after both workers stopped: {sh}");
+    }
 
     // children were read only after their parents had ended
     let shards = tool(&["shards", &stream]);
@@ -136,9 +201,9 @@ fn a_resharded_stream_lands_in_bronze_exactly_once_children_after_parents() {
 
     // a restart finds everything checkpointed: nothing new is written
     let objects_before = bronze["objects"].as_array().unwrap().len();
-    let out = floe_on(&lake, &stream).args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
+    let out = worker(&lake, &stream, &table, "c").args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
     assert_success(&out, &["run --until-idle (again)"]);
-    let again = reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()]);
+    let again = bronze_of(&lake);
     assert_eq!(again["objects"].as_array().unwrap().len(), objects_before);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");
@@ -181,7 +246,7 @@ fn throttling_and_expired_iterators_are_survived_with_no_loss() {
     let proxy_port: u16 = line.trim().parse().unwrap();
 
     let out = floe_on(&lake, &stream)
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{proxy_port}"))
+        .env("AWS_ENDPOINT_URL_KINESIS", format!("http://127.0.0.1:{proxy_port}"))
         .env("FLOE_SOURCE_READ_RECORDS", "200")
         .args(["run", "--bronze-only", "--until-idle", "--json"])
         .output()
@@ -196,4 +261,39 @@ fn throttling_and_expired_iterators_are_survived_with_no_loss() {
     let bronze = reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()]);
     let unique = exactly_once(&bronze);
     assert_eq!(unique, expected(&puts), "bronze holds exactly the acknowledged records ({faults})");
+}
+
+#[test]
+fn a_killed_workers_shards_are_taken_over_after_expiry_and_rewritten_under_the_same_keys() {
+    let lake = Lake::new();
+    let stream = format!("floe-kill-{}", std::process::id());
+    let table = format!("floe-kill-leases-{}", std::process::id());
+    let file = lake.dir.path().join("records.ndjson");
+    let lines: String = (0..16_000u64).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(&file, lines).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    tool(&["create", &stream, "4"]);
+    assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
+    let mut puts = vec![tool(&["put", &stream, &file, "0", "8000", "3"])];
+
+    // Worker a dies (no unwinding, no release, as SIGKILL leaves it) right after writing its
+    // first bronze object and before checkpointing it: an object a re-read must overwrite.
+    let (mut a, _) = start_worker(&lake, &stream, &table, "a", &[("FLOE_TEST_CRASH_AT", "bronze-after-put")]);
+    let status = wait_or_kill(&mut a.0, Duration::from_secs(60));
+    assert!(!status.success() && log_of(&lake, "a").contains("crash point"), "a should have died at the crash point: {status}\n{}", log_of(&lake, "a"));
+    let orphans = bronze_of(&lake)["objects"].as_array().unwrap().len();
+    assert_eq!(orphans, 1, "a left exactly one unacknowledged object");
+
+    let started = std::time::Instant::now();
+    let (mut b, port_b) = start_worker(&lake, &stream, &table, "b", &[]);
+    puts.push(tool(&["put", &stream, &file, "8000", "8000", "3"]));
+    let want = expected(&puts);
+    let bronze = wait_for_bronze(&lake, want.len(), Duration::from_secs(300));
+    let m = get(port_b, "/metrics").unwrap().1;
+    assert_eq!(metric_sum(&m, "floe_leases_held"), 4, "b holds every shard:\n{m}");
+    assert!(started.elapsed() >= Duration::from_secs(3), "a's leases were taken only after they expired");
+    assert!(log_of(&lake, "b").contains("re-writing it with the same range"), "{}", log_of(&lake, "b"));
+    sigterm(&mut b, "b", &lake);
+    let unique = exactly_once(&bronze_of(&lake));
+    assert_eq!(unique, want, "nothing lost, nothing twice ({} objects)", bronze["objects"].as_array().unwrap().len());
 }

@@ -42,7 +42,8 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-struct Daemon(Child);
+/// A child process killed when the test ends, pass or fail.
+pub struct Daemon(pub Child);
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();

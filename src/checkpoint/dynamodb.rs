@@ -1,0 +1,475 @@
+//! Shard leases and checkpoints in a DynamoDB table, KCL-style, so several `floe run` processes
+//! share one stream. The only module that talks to `aws-sdk-dynamodb`.
+//!
+//! One item per shard, keyed `lease_key = "<stream>:<shard id>"` (one table can serve several
+//! streams). Every write is conditional, and every write increments `counter`:
+//!
+//! - *take*: `owner = me, epoch = epoch + 1` if `counter` is still what we last saw — two workers
+//!   racing for one lease cannot both win, and a worker whose lease was taken cannot renew it.
+//! - *renew*, *checkpoint*, *release*: only if `owner = me AND epoch = <the epoch we took>`. A
+//!   failed condition means the lease was taken over: the worker is fenced and stops the shard.
+//! - expiry is judged by the *other* workers from their own clocks (the counter did not move for
+//!   `lease_duration`), never by comparing timestamps across machines.
+//!
+//! The holder stops writing a shard once it could not renew for `lease_duration` (see
+//! [`LeaseTable::fence`]), before anyone else may consider the lease expired.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    TableStatus,
+};
+
+use super::ShardCheckpoint;
+use crate::config::LeaseSettings;
+use crate::error::{Error, Result};
+use crate::model::ShardId;
+
+const KEY: &str = "lease_key";
+
+/// One shard's lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub shard: ShardId,
+    pub owner: Option<String>,
+    pub counter: u64,
+    pub epoch: u64,
+    pub checkpoint: ShardCheckpoint,
+    pub parents: Vec<ShardId>,
+}
+
+/// A lease this worker holds.
+#[derive(Debug, Clone)]
+struct Held {
+    epoch: u64,
+    checkpoint: ShardCheckpoint,
+    /// Last time a conditional write proved we still own it.
+    confirmed_at: Instant,
+}
+
+pub struct LeaseTable {
+    client: Client,
+    table: String,
+    stream: String,
+    settings: LeaseSettings,
+    held: Mutex<HashMap<ShardId, Held>>,
+}
+
+impl LeaseTable {
+    pub fn new(sdk: &aws_config::SdkConfig, stream: &str, settings: &LeaseSettings) -> Self {
+        Self {
+            client: Client::new(sdk),
+            table: settings.table.clone(),
+            stream: stream.to_string(),
+            settings: settings.clone(),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.settings.worker_id
+    }
+
+    pub fn lease_duration(&self) -> Duration {
+        self.settings.lease_duration
+    }
+
+    fn key(&self, shard: &ShardId) -> AttributeValue {
+        AttributeValue::S(format!("{}:{}", self.stream, shard))
+    }
+
+    /// Create the table (on-demand billing) unless it exists, and wait until it is ACTIVE.
+    /// Returns whether it was created.
+    pub async fn create_if_missing(&self) -> Result<bool> {
+        let created = match self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(KeySchemaElement::builder().attribute_name(KEY).key_type(KeyType::Hash).build().map_err(build_err)?)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
+            Err(e) => return Err(classify("CreateTable", &self.table, e)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTable", &self.table, e))?;
+            if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(created);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Checkpoint {
+                    message: format!("lease table {} did not become ACTIVE within 120 s", self.table),
+                    transient: true,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Add a lease for `shard` unless one exists (every worker does this for every shard it
+    /// lists; the condition makes it idempotent).
+    pub async fn ensure(&self, shard: &ShardId, parents: &[ShardId]) -> Result<()> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, self.key(shard))
+            .item("stream", AttributeValue::S(self.stream.clone()))
+            .item("shard_id", AttributeValue::S(shard.to_string()))
+            .item("counter", num(0))
+            .item("epoch", num(0))
+            .item("ended", AttributeValue::Bool(false))
+            .condition_expression("attribute_not_exists(lease_key)");
+        if !parents.is_empty() {
+            req = req.item("parents", AttributeValue::Ss(parents.iter().map(|p| p.to_string()).collect()));
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(classify("PutItem", &self.table, e)),
+        }
+    }
+
+    /// Every lease of this stream, read consistently.
+    pub async fn scan(&self) -> Result<Vec<Lease>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("#s = :s")
+                .expression_attribute_names("#s", "stream")
+                .expression_attribute_values(":s", AttributeValue::S(self.stream.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Scan", &self.table, e))?;
+            for item in page.items() {
+                out.push(parse_lease(item).map_err(|m| Error::Checkpoint {
+                    message: format!("lease table {}: {m}", self.table),
+                    transient: false,
+                })?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Take `lease` if nobody wrote it since we read it (`counter` unchanged): free, expired or
+    /// stolen for balance alike. Bumps the epoch, fencing the previous owner. `Ok(false)` when
+    /// another worker got there first.
+    pub async fn take(&self, lease: &Lease) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, self.key(&lease.shard))
+            .update_expression("SET #o = :me, #c = #c + :one, #e = #e + :one")
+            .condition_expression("#c = :seen")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#c", "counter")
+            .expression_attribute_names("#e", "epoch")
+            .expression_attribute_values(":me", AttributeValue::S(self.settings.worker_id.clone()))
+            .expression_attribute_values(":one", num(1))
+            .expression_attribute_values(":seen", num(lease.counter))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let item = out.attributes().ok_or_else(|| Error::Checkpoint {
+                    message: "UpdateItem returned no attributes".into(),
+                    transient: true,
+                })?;
+                let now = parse_lease(item).map_err(|m| Error::Checkpoint { message: m, transient: false })?;
+                self.lock().insert(
+                    lease.shard.clone(),
+                    Held { epoch: now.epoch, checkpoint: now.checkpoint, confirmed_at: Instant::now() },
+                );
+                crate::telemetry::record_leases_held(self.held_count());
+                Ok(true)
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(classify("UpdateItem", &self.table, e)),
+        }
+    }
+
+    /// Prove we still own `shard` (and extend the lease): a conditional counter increment.
+    pub async fn renew(&self, shard: &ShardId) -> Result<u64> {
+        self.owned_update(shard, "SET #c = #c + :one", Vec::new()).await
+    }
+
+    /// Renew every held lease; returns the shards whose lease was lost.
+    pub async fn renew_all(&self) -> Vec<(ShardId, Error)> {
+        let shards: Vec<ShardId> = self.lock().keys().cloned().collect();
+        let mut lost = Vec::new();
+        for s in shards {
+            match self.renew(&s).await {
+                Ok(_) => {}
+                Err(e @ Error::LeaseLost { .. }) => lost.push((s, e)),
+                Err(e) => {
+                    // Not proof of loss: the next renewal may get through. `fence` stops the
+                    // shard's writes once no renewal succeeded for a whole lease duration.
+                    tracing::warn!(shard = %s, error = %e, "lease renewal failed");
+                    if self.expired_locally(&s) {
+                        lost.push((s.clone(), self.lose(&s, "no renewal succeeded for a whole lease duration")));
+                    }
+                }
+            }
+        }
+        lost
+    }
+
+    /// Before a bronze object is written: the lease must still be ours (a conditional write, so
+    /// a takeover that already happened is seen). Returns the epoch to stamp on the object.
+    pub async fn fence(&self, shard: &ShardId) -> Result<u64> {
+        if self.expired_locally(shard) {
+            return Err(self.lose(shard, "no renewal succeeded for a whole lease duration"));
+        }
+        self.renew(shard).await
+    }
+
+    /// Record `cp` for `shard` — only while we hold its lease.
+    pub async fn save(&self, shard: &ShardId, cp: ShardCheckpoint) -> Result<()> {
+        let mut set = vec![("#ended", "ended", AttributeValue::Bool(cp.ended))];
+        let mut expr = "SET #c = #c + :one, #ended = :ended".to_string();
+        let mut add = |name: &'static str, attr: &'static str, v: Option<AttributeValue>| {
+            if let Some(v) = v {
+                expr.push_str(&format!(", {name} = :{}", &name[1..]));
+                set.push((name, attr, v));
+            }
+        };
+        add("#cp", "checkpoint", cp.sequence_number.clone().map(AttributeValue::S));
+        add("#sub", "sub_sequence", Some(num(cp.sub_sequence)));
+        add("#obj", "last_object", cp.last_object.clone().map(AttributeValue::S));
+        add("#at", "updated_at", cp.updated_at.clone().map(AttributeValue::S));
+        self.owned_update(shard, &expr, set).await?;
+        if let Some(h) = self.lock().get_mut(shard) {
+            h.checkpoint = cp;
+        }
+        Ok(())
+    }
+
+    /// Give `shard` up (after SHARD_END, or at shutdown once its writer checkpointed), so
+    /// another worker can take it at once instead of waiting for expiry.
+    pub async fn release(&self, shard: &ShardId) -> Result<()> {
+        let res = self.owned_update(shard, "SET #c = #c + :one REMOVE #o", Vec::new()).await;
+        self.forget(shard);
+        match res {
+            Ok(_) | Err(Error::LeaseLost { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The checkpoint of a lease we hold (from the take and our own saves).
+    pub fn checkpoint(&self, shard: &ShardId) -> Option<ShardCheckpoint> {
+        self.lock().get(shard).map(|h| h.checkpoint.clone())
+    }
+
+    pub fn holds(&self, shard: &ShardId) -> bool {
+        self.lock().contains_key(shard)
+    }
+
+    pub fn held(&self) -> Vec<ShardId> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub fn held_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// How long since the least recently confirmed held lease was last confirmed.
+    pub fn oldest_confirmation(&self) -> Option<Duration> {
+        self.lock().values().map(|h| h.confirmed_at.elapsed()).max()
+    }
+
+    fn forget(&self, shard: &ShardId) {
+        self.lock().remove(shard);
+        crate::telemetry::record_leases_held(self.held_count());
+    }
+
+    /// The lease is gone: stop counting it as held, count the loss once, say why.
+    fn lose(&self, shard: &ShardId, why: &str) -> Error {
+        if self.lock().remove(shard).is_some() {
+            crate::telemetry::record_lease_lost(shard.as_str());
+            crate::telemetry::record_leases_held(self.held_count());
+        }
+        lost_err(shard, why)
+    }
+
+    fn expired_locally(&self, shard: &ShardId) -> bool {
+        self.lock().get(shard).is_none_or(|h| h.confirmed_at.elapsed() >= self.settings.lease_duration)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ShardId, Held>> {
+        // A panic while holding this lock cannot leave the map half-updated (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An update conditional on our ownership at the epoch we took. Returns that epoch.
+    async fn owned_update(
+        &self,
+        shard: &ShardId,
+        expression: &str,
+        values: Vec<(&'static str, &'static str, AttributeValue)>,
+    ) -> Result<u64> {
+        let epoch = self.lock().get(shard).map(|h| h.epoch).ok_or_else(|| lost_err(shard, "not held by this worker"))?;
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, self.key(shard))
+            .update_expression(expression)
+            .condition_expression("#o = :me AND #e = :epoch")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#c", "counter")
+            .expression_attribute_names("#e", "epoch")
+            .expression_attribute_values(":me", AttributeValue::S(self.settings.worker_id.clone()))
+            .expression_attribute_values(":epoch", num(epoch))
+            .expression_attribute_values(":one", num(1));
+        for (name, attr, v) in values {
+            req = req.expression_attribute_names(name, attr).expression_attribute_values(format!(":{}", &name[1..]), v);
+        }
+        match req.send().await {
+            Ok(_) => {
+                if let Some(h) = self.lock().get_mut(shard) {
+                    h.confirmed_at = Instant::now();
+                }
+                Ok(epoch)
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(self.lose(shard, "another worker took it over (owner or epoch changed)"))
+            }
+            Err(e) => Err(classify("UpdateItem", &self.table, e)),
+        }
+    }
+}
+
+fn lost_err(shard: &ShardId, why: &str) -> Error {
+    Error::LeaseLost { shard: shard.to_string(), why: why.to_string() }
+}
+
+fn num(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::invalid(format!("building a DynamoDB request: {e}"))
+}
+
+/// Classify a failed call while its error is still typed: throttling, 5xx and no answer may pass;
+/// a refusal (access denied, missing table, bad request) will not.
+fn classify<E>(op: &str, table: &str, e: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (transient, detail) = crate::aws::sdk_failure(
+        &e,
+        &["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"],
+    );
+    Error::Checkpoint { message: format!("{op} on lease table {table}: {detail}"), transient }
+}
+
+fn parse_lease(item: &HashMap<String, AttributeValue>) -> std::result::Result<Lease, String> {
+    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let n = |k: &str| -> std::result::Result<u64, String> {
+        match item.get(k) {
+            None => Ok(0),
+            Some(v) => v
+                .as_n()
+                .map_err(|_| format!("attribute {k} is not a number"))?
+                .parse()
+                .map_err(|_| format!("attribute {k} is not a whole number")),
+        }
+    };
+    let shard_text = s("shard_id").ok_or("an item has no shard_id")?;
+    let shard = ShardId::new(&shard_text).map_err(|e| format!("shard_id {shard_text:?}: {e}"))?;
+    let parents = match item.get("parents").and_then(|v| v.as_ss().ok()) {
+        Some(ps) => ps.iter().map(|p| ShardId::new(p).map_err(|e| format!("parent {p:?}: {e}"))).collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    Ok(Lease {
+        shard,
+        owner: s("owner"),
+        counter: n("counter")?,
+        epoch: n("epoch")?,
+        checkpoint: ShardCheckpoint {
+            sequence_number: s("checkpoint"),
+            sub_sequence: n("sub_sequence")?,
+            ended: item.get("ended").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            last_object: s("last_object"),
+            updated_at: s("updated_at"),
+        },
+        parents,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_lease_parses_back() {
+        let item: HashMap<String, AttributeValue> = [
+            ("lease_key", AttributeValue::S("s:shardId-1".into())),
+            ("shard_id", AttributeValue::S("shardId-1".into())),
+            ("owner", AttributeValue::S("w1".into())),
+            ("counter", num(7)),
+            ("epoch", num(2)),
+            ("checkpoint", AttributeValue::S("4955".into())),
+            ("sub_sequence", num(3)),
+            ("ended", AttributeValue::Bool(true)),
+            ("parents", AttributeValue::Ss(vec!["shardId-0".into()])),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let l = parse_lease(&item).unwrap();
+        assert_eq!(l.owner.as_deref(), Some("w1"));
+        assert_eq!((l.counter, l.epoch), (7, 2));
+        assert_eq!(l.checkpoint.sequence_number.as_deref(), Some("4955"));
+        assert_eq!(l.checkpoint.sub_sequence, 3);
+        assert!(l.checkpoint.ended);
+        assert_eq!(l.parents, vec![ShardId::new("shardId-0").unwrap()]);
+    }
+
+    #[test]
+    fn a_malformed_counter_is_an_error_not_zero() {
+        let item: HashMap<String, AttributeValue> = [
+            ("shard_id".to_string(), AttributeValue::S("a".into())),
+            ("counter".to_string(), AttributeValue::S("x".into())),
+        ]
+        .into_iter()
+        .collect();
+        assert!(parse_lease(&item).is_err());
+    }
+}

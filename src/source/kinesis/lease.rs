@@ -1,0 +1,183 @@
+//! Which leases this worker should take: the balancing policy, kept free of I/O so it can be
+//! tested on its own (the DynamoDB side is `checkpoint/dynamodb.rs`).
+//!
+//! Like the KCL: every worker aims at `ceil(readable shards / live workers)` leases. It takes free
+//! or expired leases first; when none is left and it still holds fewer than its share, it steals
+//! one lease per round from the worker holding the most, if that worker holds more than its
+//! share. Shards that ended, or whose parents have not ended yet, are not counted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::dynamodb::Lease;
+use crate::model::ShardId;
+
+/// Judges expiry from this worker's own clock: another worker's lease has expired when its
+/// counter has not moved for a whole lease duration since we first saw that value. No clocks
+/// are compared across machines.
+#[derive(Debug)]
+pub struct ExpiryTracker {
+    duration: Duration,
+    seen: HashMap<ShardId, (u64, Instant)>,
+}
+
+impl ExpiryTracker {
+    pub fn new(duration: Duration) -> Self {
+        Self { duration, seen: HashMap::new() }
+    }
+
+    /// Record this scan; returns the owned leases that have expired.
+    pub fn observe(&mut self, leases: &[Lease], now: Instant) -> HashSet<ShardId> {
+        let mut expired = HashSet::new();
+        for l in leases {
+            let entry = self.seen.entry(l.shard.clone()).or_insert((l.counter, now));
+            if entry.0 != l.counter {
+                *entry = (l.counter, now);
+            }
+            if l.owner.is_some() && now.duration_since(entry.1) >= self.duration {
+                expired.insert(l.shard.clone());
+            }
+        }
+        expired
+    }
+}
+
+/// What to do this round.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Free or expired leases to take.
+    pub take: Vec<ShardId>,
+    /// A lease to steal from an over-loaded worker.
+    pub steal: Option<ShardId>,
+}
+
+/// `held` is what this worker holds now (its own view: a lease the table says is ours but we do
+/// not hold, say after a restart under the same worker id, is taken again like a free one).
+pub fn plan(
+    me: &str,
+    leases: &[Lease],
+    readable: &HashSet<ShardId>,
+    expired: &HashSet<ShardId>,
+    held: &HashSet<ShardId>,
+) -> Plan {
+    let candidates: Vec<&Lease> =
+        leases.iter().filter(|l| !l.checkpoint.ended && readable.contains(&l.shard)).collect();
+    if candidates.is_empty() {
+        return Plan::default();
+    }
+    // Effective owner: None when free, expired, or "ours" on paper only.
+    let owner = |l: &Lease| -> Option<String> {
+        match &l.owner {
+            Some(o) if o == me => held.contains(&l.shard).then(|| o.clone()),
+            Some(_) if expired.contains(&l.shard) => None,
+            other => other.clone(),
+        }
+    };
+    let mut load: BTreeMap<String, Vec<ShardId>> = BTreeMap::new();
+    load.insert(me.to_string(), Vec::new());
+    let mut free = Vec::new();
+    for l in &candidates {
+        match owner(l) {
+            Some(o) => load.entry(o).or_default().push(l.shard.clone()),
+            None => free.push(l.shard.clone()),
+        }
+    }
+    let target = candidates.len().div_ceil(load.len());
+    let mine = load.get(me).map_or(0, Vec::len);
+    if mine >= target {
+        return Plan::default();
+    }
+    free.sort();
+    let take: Vec<ShardId> = free.into_iter().take(target - mine).collect();
+    let mut steal = None;
+    if mine + take.len() < target {
+        // The most loaded other worker, ties broken by name so every worker agrees.
+        let victim = load
+            .iter()
+            .filter(|(o, _)| o.as_str() != me)
+            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
+        if let Some((_, shards)) = victim
+            && shards.len() > target
+        {
+            steal = shards.iter().max().cloned();
+        }
+    }
+    Plan { take, steal }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::ShardCheckpoint;
+
+    fn id(s: &str) -> ShardId {
+        ShardId::new(s).unwrap()
+    }
+    fn lease(s: &str, owner: Option<&str>, counter: u64) -> Lease {
+        Lease {
+            shard: id(s),
+            owner: owner.map(str::to_string),
+            counter,
+            epoch: 1,
+            checkpoint: ShardCheckpoint::empty(),
+            parents: Vec::new(),
+        }
+    }
+    fn all(leases: &[Lease]) -> HashSet<ShardId> {
+        leases.iter().map(|l| l.shard.clone()).collect()
+    }
+
+    #[test]
+    fn a_lone_worker_takes_every_free_lease() {
+        let ls = [lease("a", None, 0), lease("b", None, 0), lease("c", None, 0)];
+        let p = plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::new());
+        assert_eq!(p.take, vec![id("a"), id("b"), id("c")]);
+        assert_eq!(p.steal, None);
+    }
+
+    #[test]
+    fn a_new_worker_steals_one_per_round_until_balanced() {
+        let mut ls = vec![lease("a", Some("w1"), 5), lease("b", Some("w1"), 5), lease("c", Some("w1"), 5), lease("d", Some("w1"), 5)];
+        let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::new());
+        assert_eq!(p, Plan { take: vec![], steal: Some(id("d")) });
+        ls[3].owner = Some("w2".into());
+        let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("d")]));
+        assert_eq!(p.steal, Some(id("c")));
+        ls[2].owner = Some("w2".into());
+        let held = HashSet::from([id("c"), id("d")]);
+        assert_eq!(plan("w2", &ls, &all(&ls), &HashSet::new(), &held), Plan::default());
+        // and the first worker, now at its share, does not steal back
+        let held1 = HashSet::from([id("a"), id("b")]);
+        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &held1), Plan::default());
+    }
+
+    #[test]
+    fn an_odd_count_settles_without_flapping() {
+        let ls = [lease("a", Some("w1"), 1), lease("b", Some("w1"), 1), lease("c", Some("w2"), 1)];
+        assert_eq!(plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("c")])), Plan::default());
+        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("a"), id("b")])), Plan::default());
+    }
+
+    #[test]
+    fn expired_leases_are_taken_and_ended_or_unreadable_ones_ignored() {
+        let mut ended = lease("e", None, 0);
+        ended.checkpoint.ended = true;
+        let ls = [lease("a", Some("dead"), 9), lease("b", Some("dead"), 9), ended, lease("child", None, 0)];
+        let readable = HashSet::from([id("a"), id("b"), id("e")]);
+        let expired = HashSet::from([id("a"), id("b")]);
+        let p = plan("w1", &ls, &readable, &expired, &HashSet::new());
+        assert_eq!(p.take, vec![id("a"), id("b")]);
+    }
+
+    #[test]
+    fn expiry_is_judged_by_an_unmoving_counter() {
+        let t0 = Instant::now();
+        let mut tr = ExpiryTracker::new(Duration::from_secs(10));
+        let ls = [lease("a", Some("w"), 3), lease("b", None, 1)];
+        assert!(tr.observe(&ls, t0).is_empty());
+        assert!(tr.observe(&ls, t0 + Duration::from_secs(9)).is_empty());
+        assert_eq!(tr.observe(&ls, t0 + Duration::from_secs(10)), HashSet::from([id("a")]));
+        let renewed = [lease("a", Some("w"), 4), lease("b", None, 1)];
+        assert!(tr.observe(&renewed, t0 + Duration::from_secs(11)).is_empty());
+    }
+}
