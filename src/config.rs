@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "source.spool_dir",
     "source.poll_interval",
     "source.read_records",
+    "source.stuck_after",
     "source.start_position",
     "bronze.location",
     "bronze.format",
@@ -110,6 +111,7 @@ struct RawSource {
     poll_interval: Option<String>,
     read_records: Option<i64>,
     start_position: Option<String>,
+    stuck_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +224,8 @@ pub struct SourceConfig {
     pub spool_dir: PathBuf,
     pub poll_interval: Duration,
     pub read_records: usize,
+    /// A running shard whose reader got no answer for this long makes `/readyz` fail.
+    pub stuck_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +514,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         ),
         poll_interval: v.duration("source.poll_interval", raw.source.poll_interval, "1s")?,
         read_records: v.count("source.read_records", raw.source.read_records, 1_000, 1, read_max)? as usize,
+        stuck_after: v.duration("source.stuck_after", raw.source.stuck_after, "5m")?,
     };
 
     let format = v.one_of(

@@ -2,6 +2,7 @@
 //! `/readyz` (the catalog answers), on `metrics.port`. Also the client side of `floe healthcheck`,
 //! which a container health check runs (the runtime image has no curl).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,25 +17,41 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
-/// What `/readyz` reports: `None` while ready, else why not.
+/// What `/readyz` reports: ready when no part (catalog, leases, shards) has a problem.
 #[derive(Debug, Default)]
 pub struct Readiness {
-    problem: Mutex<Option<String>>,
+    problems: Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl Readiness {
-    /// Not ready until the first check has passed.
+    /// Not ready until the first catalog check has passed.
     pub fn new() -> Self {
-        Self { problem: Mutex::new(Some("starting".to_string())) }
+        Self { problems: Mutex::new(BTreeMap::from([("catalog", "starting".to_string())])) }
     }
+
+    /// The catalog check's result.
     pub fn set(&self, problem: Option<String>) {
         metrics::gauge!(crate::telemetry::names::CATALOG_REACHABLE).set(if problem.is_none() { 1.0 } else { 0.0 });
-        if let Ok(mut p) = self.problem.lock() {
-            *p = problem;
+        self.set_part("catalog", problem);
+    }
+
+    /// Another part's result (`leases`, `shards`).
+    pub fn set_part(&self, part: &'static str, problem: Option<String>) {
+        if let Ok(mut p) = self.problems.lock() {
+            match problem {
+                Some(why) => p.insert(part, why),
+                None => p.remove(part),
+            };
         }
     }
+
+    /// `None` while ready, else every part's problem.
     pub fn problem(&self) -> Option<String> {
-        self.problem.lock().map(|p| p.clone()).unwrap_or_else(|_| Some("readiness state poisoned".into()))
+        let p = self.problems.lock().map_err(|_| "readiness state poisoned".to_string()).ok()?;
+        if p.is_empty() {
+            return None;
+        }
+        Some(p.iter().map(|(part, why)| format!("{part}: {why}")).collect::<Vec<_>>().join("; "))
     }
 }
 

@@ -59,16 +59,27 @@ pub struct LeaseTable {
     stream: String,
     settings: LeaseSettings,
     held: Mutex<HashMap<ShardId, Held>>,
+    /// Last time the table answered (for `/readyz`).
+    last_answer: Mutex<Option<Instant>>,
 }
 
 impl LeaseTable {
     pub fn new(sdk: &aws_config::SdkConfig, stream: &str, settings: &LeaseSettings) -> Self {
+        // A call (retries included) may not outlast a third of the lease: a table that stops
+        // answering must not hold up renewals until the lease has expired under us.
+        let call_limit = (settings.lease_duration / 3).max(Duration::from_millis(500));
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(call_limit)
+            .operation_timeout(call_limit)
+            .build();
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(timeouts).build();
         Self {
-            client: Client::new(sdk),
+            client: Client::from_conf(config),
             table: settings.table.clone(),
             stream: stream.to_string(),
             settings: settings.clone(),
             held: Mutex::new(HashMap::new()),
+            last_answer: Mutex::new(None),
         }
     }
 
@@ -170,6 +181,7 @@ impl LeaseTable {
                 .send()
                 .await
                 .map_err(|e| classify("Scan", &self.table, e))?;
+            self.answered();
             for item in page.items() {
                 out.push(parse_lease(item).map_err(|m| Error::Checkpoint {
                     message: format!("lease table {}: {m}", self.table),
@@ -203,6 +215,9 @@ impl LeaseTable {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
+        if res.is_ok() || res.as_ref().is_err_and(|e| e.as_service_error().is_some()) {
+            self.answered();
+        }
         match res {
             Ok(out) => {
                 let item = out.attributes().ok_or_else(|| Error::Checkpoint {
@@ -306,9 +321,13 @@ impl LeaseTable {
         self.lock().len()
     }
 
-    /// How long since the least recently confirmed held lease was last confirmed.
-    pub fn oldest_confirmation(&self) -> Option<Duration> {
-        self.lock().values().map(|h| h.confirmed_at.elapsed()).max()
+    /// How long since the table last answered any call (`None`: never yet).
+    pub fn since_last_answer(&self) -> Option<Duration> {
+        self.last_answer.lock().unwrap_or_else(|p| p.into_inner()).map(|t| t.elapsed())
+    }
+
+    fn answered(&self) {
+        *self.last_answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
     fn forget(&self, shard: &ShardId) {
@@ -359,7 +378,11 @@ impl LeaseTable {
         for (name, attr, v) in values {
             req = req.expression_attribute_names(name, attr).expression_attribute_values(format!(":{}", &name[1..]), v);
         }
-        match req.send().await {
+        let res = req.send().await;
+        if res.is_ok() || res.as_ref().is_err_and(|e| e.as_service_error().is_some()) {
+            self.answered();
+        }
+        match res {
             Ok(_) => {
                 if let Some(h) = self.lock().get_mut(shard) {
                     h.confirmed_at = Instant::now();

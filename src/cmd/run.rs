@@ -103,6 +103,7 @@ pub async fn run(
             cancel: cancel.clone(),
             idle: idle_tx,
             until_idle: opts.until_idle,
+            readiness: readiness.clone(),
         };
         tasks.spawn(async move { bronze.run().await });
     } else {
@@ -175,6 +176,7 @@ struct BronzeLoop {
     cancel: CancellationToken,
     idle: watch::Sender<bool>,
     until_idle: bool,
+    readiness: Option<Arc<Readiness>>,
 }
 
 impl BronzeLoop {
@@ -255,6 +257,9 @@ impl BronzeLoop {
         if let Some(t) = &leases {
             tokio::spawn(renew_leases(t.clone(), tokens.clone(), stop_renewing.clone()));
         }
+        if let Some(r) = &self.readiness {
+            tokio::spawn(watch_shards(r.clone(), leases.clone(), self.cfg.source.stuck_after, stop_renewing.clone()));
+        }
         let res = self.drive_kinesis(&api, leases.as_ref(), &tokens).await;
         if let Some(t) = &leases {
             // Whatever the exit: hand the leases back, so other workers need not wait for expiry.
@@ -303,6 +308,7 @@ impl BronzeLoop {
                 tracing::info!(shard = %s.id, start = ?start, "reading shard");
                 let token = self.cancel.child_token();
                 lock_tokens(tokens).insert(s.id.clone(), token.clone());
+                crate::telemetry::shard_progress(s.id.as_str());
                 active.insert(s.id.clone());
                 running.spawn(self.kinesis_pipeline(api.clone(), s.id.clone(), start, resume, token));
             }
@@ -321,6 +327,7 @@ impl BronzeLoop {
                     let (shard, res) = done.map_err(|e| Error::invalid(format!("shard task failed: {e}")))?;
                     active.remove(&shard);
                     lock_tokens(tokens).remove(&shard);
+                    crate::telemetry::shard_stopped(shard.as_str());
                     if shard_finished(&shard, res, leases).await? == Some(ShardOutcome::CaughtUp) {
                         caught_up.insert(shard);
                     }
@@ -542,6 +549,32 @@ async fn shard_finished(
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Keep `/readyz` told about the bronze side: the lease table must have answered within a
+/// lease duration (else this worker cannot hold leases), and no running shard may have gone
+/// without an answer from the stream for `stuck_after`.
+async fn watch_shards(readiness: Arc<Readiness>, leases: Option<Arc<LeaseTable>>, stuck_after: Duration, stop: CancellationToken) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(t) = &leases {
+            let silent = t.since_last_answer().unwrap_or_else(|| started.elapsed());
+            let problem = (silent >= t.lease_duration())
+                .then(|| format!("the lease table has not answered for {:.0} s", silent.as_secs_f64()));
+            readiness.set_part("leases", problem);
+            tracing::debug!(held = t.held_count(), "leases held");
+        }
+        let stuck = crate::telemetry::stuck_shards(stuck_after);
+        let problem = (!stuck.is_empty()).then(|| {
+            let list: Vec<String> = stuck.iter().map(|(s, d)| format!("{s} ({:.0} s)", d.as_secs_f64())).collect();
+            format!("no answer from the stream for these shards: {}", list.join(", "))
+        });
+        readiness.set_part("shards", problem);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(READINESS_INTERVAL) => {}
+        }
     }
 }
 

@@ -42,6 +42,10 @@ fn floe_on(lake: &Lake, stream: &str) -> Command {
 fn worker(lake: &Lake, stream: &str, table: &str, name: &str) -> Command {
     let moto = std::env::var("FLOE_TEST_MOTO_ENDPOINT")
         .unwrap_or_else(|_| panic!("FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh"));
+    worker_on(lake, stream, table, name, &moto)
+}
+
+fn worker_on(lake: &Lake, stream: &str, table: &str, name: &str, moto: &str) -> Command {
     let mut c = floe_on(lake, stream);
     c.env("FLOE_CHECKPOINT_TYPE", "dynamodb")
         .env("FLOE_CHECKPOINT_TABLE", table)
@@ -57,13 +61,13 @@ const LEASE: &str = "3s";
 fn start_worker(lake: &Lake, stream: &str, table: &str, name: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
     let port = free_port();
     let mut c = worker(lake, stream, table, name);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
     c.args(["run", "--bronze-only"])
         .env("FLOE_METRICS_PORT", port.to_string())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(lake.dir.path().join(format!("{name}.log"))).unwrap());
-    for (k, v) in extra {
-        c.env(k, v);
-    }
     (Daemon(c.spawn().unwrap()), port)
 }
 
@@ -296,4 +300,49 @@ fn a_killed_workers_shards_are_taken_over_after_expiry_and_rewritten_under_the_s
     sigterm(&mut b, "b", &lake);
     let unique = exactly_once(&bronze_of(&lake));
     assert_eq!(unique, want, "nothing lost, nothing twice ({} objects)", bronze["objects"].as_array().unwrap().len());
+}
+
+/// The lease table stops answering (its stand-in SIGSTOPped): /readyz says so, the worker stops
+/// writing once its leases could have expired, and takes them back when the table returns.
+#[test]
+fn readyz_follows_the_lease_table_and_leases_come_back() {
+    let moto = crate::support::OwnStandIn::start();
+    let lake = Lake::new();
+    let stream = format!("floe-ready-{}", std::process::id());
+    let table = format!("floe-ready-leases-{}", std::process::id());
+    let file = lake.dir.path().join("records.ndjson");
+    std::fs::write(&file, (0..4000u64).map(|i| format!("{{\"n\":{i}}}\n")).collect::<String>()).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    tool(&["create", &stream, "2"]);
+    assert_success(&worker_on(&lake, &stream, &table, "init", &moto.endpoint).arg("init").output().unwrap(), &["init"]);
+    let mut puts = vec![tool(&["put", &stream, &file, "0", "2000", "1"])];
+    let port = free_port();
+    let mut w = Daemon(
+        worker_on(&lake, &stream, &table, "w", &moto.endpoint)
+            .args(["run", "--bronze-only"])
+            .env("FLOE_METRICS_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(lake.dir.path().join("w.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let held = || get(port, "/metrics").map(|(_, m)| metric_sum(&m, "floe_leases_held"));
+    crate::ops::wait_for("two leases and /readyz", Duration::from_secs(60), || {
+        held() == Some(2) && get(port, "/readyz").is_some_and(|(c, _)| c == 200)
+    });
+    moto.signal("-STOP");
+    crate::ops::wait_for("/readyz to name the lease table", Duration::from_secs(30), || {
+        get(port, "/readyz").is_some_and(|(c, body)| c == 503 && body.contains("lease table"))
+    });
+    crate::ops::wait_for("the leases to be given up", Duration::from_secs(30), || held() == Some(0));
+    assert!(get(port, "/healthz").is_some_and(|(c, _)| c == 200), "alive while the lease table is away");
+    moto.signal("-CONT");
+    crate::ops::wait_for("leases back and ready", Duration::from_secs(60), || {
+        held() == Some(2) && get(port, "/readyz").is_some_and(|(c, _)| c == 200)
+    });
+    puts.push(tool(&["put", &stream, &file, "2000", "2000", "1"]));
+    let want = expected(&puts);
+    wait_for_bronze(&lake, want.len(), Duration::from_secs(120));
+    sigterm(&mut w, "w", &lake);
+    assert_eq!(exactly_once(&bronze_of(&lake)), want, "nothing lost, nothing twice across the outage");
 }

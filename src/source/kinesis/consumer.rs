@@ -95,6 +95,7 @@ pub async fn read_shard(
             }
         };
         backoff.reset();
+        crate::telemetry::shard_progress(shard.as_str());
         let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
         next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
         if let Some(ms) = page.millis_behind_latest {
