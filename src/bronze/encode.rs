@@ -53,12 +53,20 @@ pub fn to_batch(shard: &ShardId, records: &[Record], ingest_ts_micros: i64) -> R
     Ok(RecordBatch::try_new(bronze_schema(), cols)?)
 }
 
-/// Serialise a bronze batch in `format`.
-pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32) -> Result<Bytes> {
+/// Parquet footer key carrying the lease epoch of the worker that wrote the object (read back by
+/// silver into its commit; JSON lines objects have nowhere to carry it).
+pub const LEASE_EPOCH_KEY: &str = "floe.lease_epoch";
+
+/// Serialise a bronze batch in `format`; `lease_epoch` (workers sharing a stream) goes into the
+/// Parquet footer.
+pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32, lease_epoch: Option<u64>) -> Result<Bytes> {
     match format {
         BronzeFormat::Parquet => {
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+                .set_key_value_metadata(
+                    lease_epoch.map(|e| vec![parquet::file::metadata::KeyValue::new(LEASE_EPOCH_KEY.to_string(), e.to_string())]),
+                )
                 .build();
             let mut buf = Vec::new();
             let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
@@ -76,6 +84,19 @@ pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32) -> Res
             Ok(Bytes::from(buf))
         }
     }
+}
+
+/// The lease epoch a Parquet bronze object was written under, if any.
+pub fn lease_epoch(bytes: &Bytes, format: BronzeFormat) -> Option<u64> {
+    if format != BronzeFormat::Parquet {
+        return None;
+    }
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(bytes).ok()?;
+    meta.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == LEASE_EPOCH_KEY)
+        .and_then(|kv| kv.value.as_deref()?.parse().ok())
 }
 
 /// Read a bronze object back into batches of the bronze schema.
@@ -203,7 +224,9 @@ mod tests {
         let shard = ShardId::new("s1").unwrap();
         let batch = to_batch(&shard, &records(), 5).unwrap();
         for format in [BronzeFormat::Parquet, BronzeFormat::JsonLines] {
-            let bytes = encode(&batch, format, 3).unwrap();
+            let bytes = encode(&batch, format, 3, Some(7)).unwrap();
+            let epoch = lease_epoch(&bytes, format);
+            assert_eq!(epoch, (format == BronzeFormat::Parquet).then_some(7), "{format:?}");
             let back = decode(bytes, format).unwrap();
             assert_eq!(back.len(), 1);
             assert_eq!(back[0], batch, "{format:?}");

@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::model::{Position, SequenceNumber, ShardId};
 
 pub const WATERMARK_PREFIX: &str = "floe.watermark.";
+/// Snapshot-summary prefix of the lease epoch that wrote a shard's bronze in that snapshot.
+pub const LEASE_EPOCH_PREFIX: &str = "floe.lease-epoch.";
 
 /// Per shard, the last position that is in the table.
 pub type Watermarks = BTreeMap<ShardId, Position>;

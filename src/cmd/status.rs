@@ -152,7 +152,7 @@ fn totals(t: &iceberg::table::Table) -> BTreeMap<String, u64> {
     let Some(id) = meta.current_snapshot_id() else { return out };
     for s in iceberg::util::snapshot::ancestors_of(&meta, id) {
         for (k, v) in &s.summary().additional_properties {
-            if k.starts_with(commit::WATERMARK_PREFIX) || !k.starts_with("floe.") {
+            if k.starts_with(commit::WATERMARK_PREFIX) || k.starts_with(commit::LEASE_EPOCH_PREFIX) || !k.starts_with("floe.") {
                 continue;
             }
             if let Ok(n) = v.parse::<u64>() {

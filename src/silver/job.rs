@@ -158,7 +158,8 @@ impl SilverJob {
         // Bad rows first: if the process dies between the two commits, the retry finds the bad
         // table past this batch and writes only the table's rows.
         let bad_files = write_data_files(&bad, std::slice::from_ref(&split.bad)).await?;
-        let bad_summary = BTreeMap::from([("floe.bad-rows".to_string(), split.bad.num_rows().to_string())]);
+        let mut bad_summary = BTreeMap::from([("floe.bad-rows".to_string(), split.bad.num_rows().to_string())]);
+        bad_summary.extend(epoch_summary(&read.epochs));
         let bad_commit = BatchCommit {
             files: bad_files,
             planned_after: restrict(&wm_bad, &read.ends),
@@ -182,6 +183,7 @@ impl SilverJob {
         for (reason, n) in &split.rejected_by_reason {
             summary.insert(format!("floe.rejected.{reason}"), n.to_string());
         }
+        summary.extend(epoch_summary(&read.epochs));
         let good_commit = BatchCommit {
             files: good_files,
             planned_after: restrict(&wm_good, &read.ends),
@@ -218,17 +220,18 @@ impl SilverJob {
     async fn read(&self, planned: BTreeMap<ShardId, Vec<BronzeObject>>, after: &Watermarks) -> Result<ReadBronze> {
         let jobs: Vec<BronzeObject> = planned.into_values().flatten().collect();
         let store = self.store.clone();
-        let fetched: Vec<(BronzeObject, Vec<RecordBatch>)> = futures::stream::iter(jobs)
+        let fetched: Vec<(BronzeObject, Vec<RecordBatch>, Option<u64>)> = futures::stream::iter(jobs)
             .map(|o| {
                 let store = store.clone();
                 async move {
                     let bytes = store.get(&o.location).await?;
                     let format = o.key.format;
+                    let epoch = encode::lease_epoch(&bytes, format);
                     let batches = tokio::task::spawn_blocking(move || encode::decode(bytes, format))
                         .await
                         .map_err(|e| Error::invalid(format!("bronze decoder task failed: {e}")))?
                         .map_err(|e| Error::invalid(format!("bronze object {} cannot be read: {e}", o.location)))?;
-                    Ok::<_, Error>((o, batches))
+                    Ok::<_, Error>((o, batches, epoch))
                 }
             })
             .buffered(4)
@@ -237,8 +240,13 @@ impl SilverJob {
         let mut cursors: BTreeMap<ShardId, Position> = after.clone();
         let mut kept = Vec::new();
         let mut positions = Vec::new();
-        for (object, batches) in fetched {
+        let mut epochs: BTreeMap<ShardId, u64> = BTreeMap::new();
+        for (object, batches, epoch) in fetched {
             let shard = object.key.shard.clone();
+            if let Some(e) = epoch {
+                let max = epochs.entry(shard.clone()).or_insert(e);
+                *max = (*max).max(e);
+            }
             for b in batches {
                 let seq = downcast::<StringArray>(b.column(2))?;
                 let sub = downcast::<Int64Array>(b.column(3))?;
@@ -260,7 +268,7 @@ impl SilverJob {
         }
         let bronze = concat_batches(&bronze_schema(), &kept)?;
         let ends: Watermarks = cursors.into_iter().filter(|(s, p)| after.get(s) != Some(p)).collect();
-        Ok(ReadBronze { bronze, positions, ends })
+        Ok(ReadBronze { bronze, positions, ends, epochs })
     }
 
     /// Ids already in the table within the lookback window around the batch's event times, so
@@ -328,12 +336,21 @@ struct ReadBronze {
     positions: Vec<(ShardId, Position)>,
     /// Per shard in the batch, its last position.
     ends: Watermarks,
+    /// Per shard, the newest lease epoch its objects were written under (leases only).
+    epochs: BTreeMap<ShardId, u64>,
 }
 
 /// Arrival time of the oldest record in the batch (for the freshness histogram).
 fn oldest_arrival(bronze: &RecordBatch) -> Option<i64> {
     let a = bronze.column_by_name("arrival_ts")?.as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>()?;
     arrow::compute::min(a)
+}
+
+/// `floe.lease-epoch.<shard>`: the newest lease epoch among the batch's bronze objects of each
+/// shard — which worker lease produced the data a snapshot added (traceability; the commit's
+/// correctness rests on the watermarks).
+fn epoch_summary(epochs: &BTreeMap<ShardId, u64>) -> impl Iterator<Item = (String, String)> + '_ {
+    epochs.iter().map(|(s, e)| (format!("{}{s}", commit::LEASE_EPOCH_PREFIX), e.to_string()))
 }
 
 fn is_past(w: &Watermarks, shard: &ShardId, pos: &Position) -> bool {

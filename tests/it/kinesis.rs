@@ -300,6 +300,14 @@ fn a_killed_workers_shards_are_taken_over_after_expiry_and_rewritten_under_the_s
     sigterm(&mut b, "b", &lake);
     let unique = exactly_once(&bronze_of(&lake));
     assert_eq!(unique, want, "nothing lost, nothing twice ({} objects)", bronze["objects"].as_array().unwrap().len());
+
+    // silver records which lease epoch wrote each shard's bronze: b's (after a's) everywhere
+    let out = worker(&lake, &stream, &table, "silver").args(["run", "--silver-only", "--until-idle"]).output().unwrap();
+    assert_success(&out, &["run --silver-only --until-idle"]);
+    let py = crate::support::reader("pyiceberg_read.py", &[&lake.catalog_db(), &lake.warehouse().join("warehouse")]);
+    let epochs = py["lease_epochs"].as_object().unwrap();
+    assert_eq!(epochs.len(), 4, "{py}");
+    assert!(epochs.values().all(|e| e.as_str().unwrap().parse::<u64>().unwrap() >= 2), "taken over from a: {epochs:?}");
 }
 
 /// The lease table stops answering (its stand-in SIGSTOPped): /readyz says so, the worker stops

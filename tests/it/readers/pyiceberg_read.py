@@ -16,6 +16,15 @@ ev = events.scan().to_arrow()
 bd = bad.scan().to_arrow()
 snap = events.current_snapshot()
 props = dict(snap.summary.additional_properties) if snap else {}
+# A snapshot's lease epochs cover the shards of its own batch: the latest per shard in the ancestry.
+lease_epochs = {}
+s = snap
+while s is not None:
+    for k, v in s.summary.additional_properties.items():
+        if k.startswith("floe.lease-epoch.") and k not in lease_epochs:
+            lease_epochs[k] = v
+    s = events.snapshot_by_id(s.parent_snapshot_id) if s.parent_snapshot_id else None
+
 def live_files(table):
     return [t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()]
 
@@ -27,6 +36,7 @@ print(json.dumps({
     "bad_rows": bd.num_rows,
     "bad_by_reason": dict(Counter(bd.column("reason").to_pylist())),
     "watermarks": {k: v for k, v in props.items() if k.startswith("floe.watermark.")},
+    "lease_epochs": lease_epochs,
     "data_files": {"events": live_files(events), "events_bad": live_files(bad)},
     "schema": [f.name for f in events.schema().fields],
 }))
