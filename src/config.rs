@@ -700,6 +700,20 @@ mod tests {
     }
 
     #[test]
+    fn dynamodb_leases_need_kinesis_and_a_table() {
+        let e = load_str("[checkpoint]\ntype = \"dynamodb\"\ntable = \"t1\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("checkpoint.type") && e.contains("kinesis"), "{e}");
+        let kinesis = "[source]\ntype = \"kinesis\"\nstream = \"s\"\n[checkpoint]\ntype = \"dynamodb\"\n";
+        let e = load_str(kinesis, vec![]).unwrap_err().to_string();
+        assert!(e.contains("checkpoint.table"), "{e}");
+        let c = load_str(kinesis, vec![("FLOE_CHECKPOINT_TABLE", "leases"), ("FLOE_CHECKPOINT_WORKER_ID", "w1")]).unwrap();
+        let CheckpointKind::DynamoDb(l) = c.checkpoint else { panic!("not dynamodb") };
+        assert_eq!((l.table.as_str(), l.worker_id.as_str(), l.lease_duration), ("leases", "w1", Duration::from_secs(10)));
+        let e = load_str("[checkpoint]\ntable = \"t1\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("only used by"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_is_refused() {
         let e = load_str("[bronze]\nflush_intervall = \"1s\"\n", vec![]).unwrap_err().to_string();
         assert!(e.contains("unknown field `flush_intervall`"), "{e}");

@@ -102,12 +102,10 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid = "Leases"
     actions = [
+      # exactly what checkpoint/dynamodb.rs calls (DescribeTable: `floe init`)
       "dynamodb:DescribeTable",
-      "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:Query",
       "dynamodb:Scan",
     ]
     resources = [aws_dynamodb_table.leases.arn]
