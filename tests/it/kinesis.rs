@@ -354,3 +354,37 @@ fn readyz_follows_the_lease_table_and_leases_come_back() {
     sigterm(&mut w, "w", &lake);
     assert_eq!(exactly_once(&bronze_of(&lake)), want, "nothing lost, nothing twice across the outage");
 }
+
+/// A shard whose reads all fail (every GetRecords throttled by the proxy) turns /readyz unready
+/// once it has had no answer for `source.stuck_after`, while the process stays alive.
+#[test]
+fn readyz_names_a_stuck_shard() {
+    let lake = Lake::new();
+    let stream = format!("floe-stuck-{}", std::process::id());
+    tool(&["create", &stream, "1"]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/readers/fault_proxy.py");
+    let mut proxy = Daemon(
+        Command::new(crate::support::python()).arg(script).args([&endpoint(), "1", "0"]).stdout(Stdio::piped()).spawn().unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.0.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let proxy_port: u16 = line.trim().parse().unwrap();
+    let port = free_port();
+    let _floe = Daemon(
+        floe_on(&lake, &stream)
+            .env("AWS_ENDPOINT_URL_KINESIS", format!("http://127.0.0.1:{proxy_port}"))
+            .env("FLOE_SOURCE_STUCK_AFTER", "3s")
+            .env("FLOE_METRICS_PORT", port.to_string())
+            .args(["run", "--bronze-only"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    crate::ops::wait_for("/readyz to name the stuck shard", Duration::from_secs(30), || {
+        get(port, "/readyz").is_some_and(|(c, body)| c == 503 && body.contains("no answer from the stream") && body.contains("shardId-000000000000"))
+    });
+    assert!(get(port, "/healthz").is_some_and(|(c, _)| c == 200), "alive while stuck");
+    let faults = get(proxy_port, "/faults").unwrap().1;
+    assert!(faults.contains("\"throttled\": ") && !faults.contains("\"throttled\": 0"), "{faults}");
+}
