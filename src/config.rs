@@ -23,6 +23,8 @@ pub const KEYS: &[&str] = &[
     "source.read_records",
     "source.stuck_after",
     "source.start_position",
+    "source.consumer",
+    "source.consumer_name",
     "bronze.location",
     "bronze.format",
     "bronze.flush_records",
@@ -112,6 +114,8 @@ struct RawSource {
     read_records: Option<i64>,
     start_position: Option<String>,
     stuck_after: Option<String>,
+    consumer: Option<String>,
+    consumer_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +230,9 @@ pub struct SourceConfig {
     pub read_records: usize,
     /// A running shard whose reader got no answer for this long makes `/readyz` fail.
     pub stuck_after: Duration,
+    /// `source.consumer = "efo"`: the enhanced fan-out consumer's name (`source.consumer_name`),
+    /// registered on the stream once and shared by every worker. `None`: GetRecords polling.
+    pub fan_out: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -437,6 +444,26 @@ impl V<'_> {
     }
 }
 
+/// `source.consumer` / `source.consumer_name` → the fan-out consumer's name, if any.
+fn fan_out(v: &V, kind: SourceKind, consumer: Option<String>, name: Option<String>) -> Result<Option<String>> {
+    let efo = v.one_of("source.consumer", consumer, "polling", &["polling", "efo"])? == "efo";
+    if efo && kind != SourceKind::Kinesis {
+        return Err(v.err("source.consumer", "enhanced fan-out (\"efo\") needs source.type = \"kinesis\""));
+    }
+    if !efo {
+        if name.is_some() {
+            return Err(v.err("source.consumer_name", "only used with source.consumer = \"efo\""));
+        }
+        return Ok(None);
+    }
+    let name = name.unwrap_or_else(|| "floe".to_string());
+    // Kinesis: 1-128 characters of [a-zA-Z0-9_.-]
+    if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(v.err("source.consumer_name", format!("expected 1-128 characters of letters, digits, _ . -, got {name:?}")));
+    }
+    Ok(Some(name))
+}
+
 /// Parse "64MiB", "1 GB", "512k", "1000".
 pub fn parse_bytes(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -515,6 +542,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         poll_interval: v.duration("source.poll_interval", raw.source.poll_interval, "1s")?,
         read_records: v.count("source.read_records", raw.source.read_records, 1_000, 1, read_max)? as usize,
         stuck_after: v.duration("source.stuck_after", raw.source.stuck_after, "5m")?,
+        fan_out: fan_out(&v, kind, raw.source.consumer, raw.source.consumer_name)?,
     };
 
     let format = v.one_of(
@@ -711,6 +739,24 @@ mod tests {
         assert_eq!((l.table.as_str(), l.worker_id.as_str(), l.lease_duration), ("leases", "w1", Duration::from_secs(10)));
         let e = load_str("[checkpoint]\ntable = \"t1\"\n", vec![]).unwrap_err().to_string();
         assert!(e.contains("only used by"), "{e}");
+    }
+
+    #[test]
+    fn enhanced_fan_out_is_a_kinesis_option_with_a_checked_consumer_name() {
+        let kinesis = "[source]\ntype = \"kinesis\"\nstream = \"s\"\n";
+        assert_eq!(load_str(kinesis, vec![]).unwrap().source.fan_out, None, "polling is the default");
+        let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo")]).unwrap();
+        assert_eq!(c.source.fan_out.as_deref(), Some("floe"));
+        let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "app-1.v2")]).unwrap();
+        assert_eq!(c.source.fan_out.as_deref(), Some("app-1.v2"));
+        let e = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "no spaces")]);
+        assert!(e.unwrap_err().to_string().contains("source.consumer_name"));
+        let e = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "push")]).unwrap_err().to_string();
+        assert!(e.contains("source.consumer") && e.contains("\"polling\", \"efo\""), "{e}");
+        let e = load_str("[source]\nconsumer = \"efo\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("source.consumer") && e.contains("kinesis"), "{e}");
+        let e = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER_NAME", "x")]).unwrap_err().to_string();
+        assert!(e.contains("only used with"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod names {
     pub const CATALOG_REACHABLE: &str = "floe_catalog_reachable";
     pub const LEASES_TAKEN: &str = "floe_leases_taken_total";
     pub const LEASES_LOST: &str = "floe_leases_lost_total";
+    pub const SUBSCRIPTIONS: &str = "floe_source_subscriptions_total";
 }
 
 /// Install the Prometheus recorder and describe every metric. Returns the handle that renders
@@ -66,6 +67,7 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     describe_counter!(LEASES_LOST, "Leases taken over from this worker (it stopped writing those shards)");
     describe_counter!(THROTTLED, "Source reads refused for throughput (backed off and retried), per shard");
     describe_gauge!(CATALOG_REACHABLE, "1 when the last catalog check succeeded");
+    describe_counter!(SUBSCRIPTIONS, "Enhanced fan-out subscriptions opened (the service ends each after 5 minutes), per shard");
     Ok(handle)
 }
 
@@ -97,6 +99,10 @@ pub fn record_lease_lost(shard: &str) {
 
 pub fn record_throttled(shard: &str) {
     metrics::counter!(names::THROTTLED, "shard" => shard.to_string()).increment(1);
+}
+
+pub fn record_subscription(shard: &str) {
+    metrics::counter!(names::SUBSCRIPTIONS, "shard" => shard.to_string()).increment(1);
 }
 
 /// When each running shard's reader last got an answer from the source (for `/readyz`).

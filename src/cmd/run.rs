@@ -260,7 +260,10 @@ impl BronzeLoop {
         if let Some(r) = &self.readiness {
             tokio::spawn(watch_shards(r.clone(), leases.clone(), self.cfg.source.stuck_after, stop_renewing.clone()));
         }
-        let res = self.drive_kinesis(&api, leases.as_ref(), &tokens).await;
+        let res = match self.fan_out_consumer(&api).await {
+            Ok(consumer_arn) => self.drive_kinesis(&api, consumer_arn, leases.as_ref(), &tokens).await,
+            Err(e) => Err(e),
+        };
         if let Some(t) = &leases {
             // Whatever the exit: hand the leases back, so other workers need not wait for expiry.
             for shard in t.held() {
@@ -273,7 +276,35 @@ impl BronzeLoop {
         res
     }
 
-    async fn drive_kinesis(&self, api: &KinesisApi, leases: Option<&Arc<LeaseTable>>, tokens: &ShardTokens) -> Result<()> {
+    /// With `source.consumer = "efo"`: the registered consumer's ARN (registered now if it is
+    /// not yet), retrying passing failures until shutdown.
+    async fn fan_out_consumer(&self, api: &KinesisApi) -> Result<Option<String>> {
+        let Some(name) = &self.cfg.source.fan_out else { return Ok(None) };
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match api.ensure_consumer(name).await {
+                Ok(arn) => {
+                    tracing::info!(consumer = %arn, "reading through enhanced fan-out");
+                    return Ok(Some(arn));
+                }
+                Err(e) if e.kind == FailureKind::Fatal => return Err(Error::Source(e.to_string())),
+                Err(e) => tracing::warn!(error = %e, "enhanced fan-out consumer not ready; retrying"),
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    async fn drive_kinesis(
+        &self,
+        api: &KinesisApi,
+        fan_out: Option<String>,
+        leases: Option<&Arc<LeaseTable>>,
+        tokens: &ShardTokens,
+    ) -> Result<()> {
         let mut running: JoinSet<(ShardId, Result<ShardOutcome>)> = JoinSet::new();
         let mut active: HashSet<ShardId> = HashSet::new();
         // With --until-idle: shards that reached the tip in this run are not read again.
@@ -310,7 +341,7 @@ impl BronzeLoop {
                 lock_tokens(tokens).insert(s.id.clone(), token.clone());
                 crate::telemetry::shard_progress(s.id.as_str());
                 active.insert(s.id.clone());
-                running.spawn(self.kinesis_pipeline(api.clone(), s.id.clone(), start, resume, token));
+                running.spawn(self.kinesis_pipeline(api.clone(), fan_out.clone(), s.id.clone(), start, resume, token));
             }
             let all_done = !shards.is_empty()
                 && active.is_empty()
@@ -462,6 +493,7 @@ impl BronzeLoop {
     fn kinesis_pipeline(
         &self,
         api: KinesisApi,
+        fan_out: Option<String>,
         shard: ShardId,
         start: StartAt,
         resume: Option<Position>,
@@ -473,6 +505,7 @@ impl BronzeLoop {
             limit: self.cfg.source.read_records as i32,
             poll_interval: self.cfg.source.poll_interval,
             stop_when_caught_up: self.until_idle,
+            fan_out,
         };
         let reader = consumer::read_shard(api, shard.clone(), start, resume, opts, tx, cancel);
         async move {

@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::ops::{Daemon, free_port, get, metric_sum};
 use crate::support::{Lake, assert_success, reader_with};
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("FLOE_TEST_KINESIS_ENDPOINT").unwrap_or_else(|_| {
         panic!("FLOE_TEST_KINESIS_ENDPOINT is not set: run the tests with scripts/test.sh, which starts kinesis-local")
     })
 }
 
-fn tool(args: &[&str]) -> Value {
+pub(crate) fn tool(args: &[&str]) -> Value {
     let endpoint = endpoint();
     let mut all = vec![endpoint.as_str()];
     all.extend_from_slice(args);
@@ -25,7 +25,7 @@ fn tool(args: &[&str]) -> Value {
 
 /// `floe` reading `stream` on kinesis-local; bronze and tables stay local. The endpoint is the
 /// SDK's per-service one, so DynamoDB (leases) can point elsewhere.
-fn floe_on(lake: &Lake, stream: &str) -> Command {
+pub(crate) fn floe_on(lake: &Lake, stream: &str) -> Command {
     let mut c = lake.floe();
     c.env("FLOE_SOURCE_TYPE", "kinesis")
         .env("FLOE_SOURCE_STREAM", stream)
@@ -39,7 +39,7 @@ fn floe_on(lake: &Lake, stream: &str) -> Command {
 }
 
 /// A worker sharing `stream` through a DynamoDB lease table on the moto stand-in.
-fn worker(lake: &Lake, stream: &str, table: &str, name: &str) -> Command {
+pub(crate) fn worker(lake: &Lake, stream: &str, table: &str, name: &str) -> Command {
     let moto = std::env::var("FLOE_TEST_MOTO_ENDPOINT")
         .unwrap_or_else(|_| panic!("FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh"));
     worker_on(lake, stream, table, name, &moto)
@@ -58,7 +58,7 @@ fn worker_on(lake: &Lake, stream: &str, table: &str, name: &str, moto: &str) -> 
 const LEASE: &str = "3s";
 
 /// Start a bronze-only worker daemon with its metrics on a free port; logs go to `<name>.log`.
-fn start_worker(lake: &Lake, stream: &str, table: &str, name: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
+pub(crate) fn start_worker(lake: &Lake, stream: &str, table: &str, name: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
     let port = free_port();
     let mut c = worker(lake, stream, table, name);
     for (k, v) in extra {
@@ -71,16 +71,16 @@ fn start_worker(lake: &Lake, stream: &str, table: &str, name: &str, extra: &[(&s
     (Daemon(c.spawn().unwrap()), port)
 }
 
-fn log_of(lake: &Lake, name: &str) -> String {
+pub(crate) fn log_of(lake: &Lake, name: &str) -> String {
     std::fs::read_to_string(lake.dir.path().join(format!("{name}.log"))).unwrap_or_default()
 }
 
-fn bronze_of(lake: &Lake) -> Value {
+pub(crate) fn bronze_of(lake: &Lake) -> Value {
     reader_with("kinesis_tool.py", &["-", "bronze", lake.warehouse().join("bronze").to_str().unwrap()])
 }
 
 /// Poll bronze until it holds `n` records (or fail after `limit`).
-fn wait_for_bronze(lake: &Lake, n: usize, limit: Duration) -> Value {
+pub(crate) fn wait_for_bronze(lake: &Lake, n: usize, limit: Duration) -> Value {
     let start = std::time::Instant::now();
     loop {
         let b = bronze_of(lake);
@@ -88,19 +88,34 @@ fn wait_for_bronze(lake: &Lake, n: usize, limit: Duration) -> Value {
         if have >= n {
             return b;
         }
-        assert!(start.elapsed() < limit, "bronze has {have} of {n} records after {limit:?}");
+        assert!(start.elapsed() < limit, "bronze has {have} of {n} records after {limit:?}\n{}", worker_logs(lake));
         std::thread::sleep(Duration::from_secs(2));
     }
 }
 
-fn sigterm(d: &mut Daemon, name: &str, lake: &Lake) {
+pub(crate) fn sigterm(d: &mut Daemon, name: &str, lake: &Lake) {
     assert!(Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap().success());
     let status = wait_or_kill(&mut d.0, Duration::from_secs(30));
     assert!(status.success(), "{name} after SIGTERM: {status}\n{}", log_of(lake, name));
 }
 
+/// The last lines of every worker log in the lake, for a failure message.
+fn worker_logs(lake: &Lake) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(lake.dir.path()).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out += &format!("--- {} (last {} lines)\n", path.display(), tail.len());
+            out.extend(tail.into_iter().rev().map(|l| format!("{l}\n")));
+        }
+    }
+    out
+}
+
 /// Every (shard, sequence number, sub-sequence) the producer was acknowledged for.
-fn expected(puts: &[Value]) -> BTreeSet<(String, String, u64)> {
+pub(crate) fn expected(puts: &[Value]) -> BTreeSet<(String, String, u64)> {
     let mut out = BTreeSet::new();
     for p in puts {
         for r in p["records"].as_array().unwrap() {
@@ -114,7 +129,7 @@ fn expected(puts: &[Value]) -> BTreeSet<(String, String, u64)> {
 }
 
 /// The bronze records (from `kinesis_tool.py bronze`) as a set, failing if any is there twice.
-fn exactly_once(bronze: &Value) -> BTreeSet<(String, String, u64)> {
+pub(crate) fn exactly_once(bronze: &Value) -> BTreeSet<(String, String, u64)> {
     let got: Vec<(String, String, u64)> = bronze["records"]
         .as_array()
         .unwrap()
@@ -181,7 +196,22 @@ fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
     }
 
     // children were read only after their parents had ended
-    let shards = tool(&["shards", &stream]);
+    let children = assert_children_after_parents(&bronze, &tool(&["shards", &stream]));
+    assert!(children >= 4, "the stream was split and merged");
+
+    // a restart finds everything checkpointed: nothing new is written
+    let objects_before = bronze["objects"].as_array().unwrap().len();
+    let out = worker(&lake, &stream, &table, "c").args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
+    assert_success(&out, &["run --until-idle (again)"]);
+    let again = bronze_of(&lake);
+    assert_eq!(again["objects"].as_array().unwrap().len(), objects_before);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");
+}
+
+/// Every child shard's first bronze object was written after its parents' last one. Returns
+/// the number of (child, parent) pairs.
+pub(crate) fn assert_children_after_parents(bronze: &Value, shards: &Value) -> usize {
     let mut first_ingest: BTreeMap<String, f64> = BTreeMap::new();
     let mut last_ingest: BTreeMap<String, f64> = BTreeMap::new();
     for o in bronze["objects"].as_array().unwrap() {
@@ -201,16 +231,7 @@ fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
             }
         }
     }
-    assert!(children >= 4, "the stream was split and merged: {shards}");
-
-    // a restart finds everything checkpointed: nothing new is written
-    let objects_before = bronze["objects"].as_array().unwrap().len();
-    let out = worker(&lake, &stream, &table, "c").args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
-    assert_success(&out, &["run --until-idle (again)"]);
-    let again = bronze_of(&lake);
-    assert_eq!(again["objects"].as_array().unwrap().len(), objects_before);
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");
+    children
 }
 
 /// Wait for `child` to exit; kill it after `limit` (the assertion on its status then fails).

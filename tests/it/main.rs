@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod commit;
+mod fanout;
 mod glue;
 mod kinesis;
 mod kpl;

@@ -5,9 +5,13 @@
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::get_records::GetRecordsError;
+use aws_sdk_kinesis::operation::describe_stream_consumer::DescribeStreamConsumerError;
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_kinesis::operation::list_shards::ListShardsError;
-use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::operation::register_stream_consumer::RegisterStreamConsumerError;
+use aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardError;
+use aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError;
+use aws_sdk_kinesis::types::{ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream};
 use bytes::Bytes;
 
 use crate::model::{SequenceNumber, ShardId};
@@ -69,11 +73,13 @@ pub struct RawRecord {
     pub arrival_ts_micros: i64,
 }
 
+/// One answer from the shard: a GetRecords page, or one event of an enhanced fan-out subscription.
 #[derive(Debug)]
 pub struct Page {
     pub records: Vec<RawRecord>,
-    /// `None`: the shard is closed and fully read (SHARD_END).
-    pub next_iterator: Option<String>,
+    /// Where reading goes on: the next shard iterator (polling) or the continuation sequence
+    /// number (enhanced fan-out). `None`: the shard is closed and fully read (SHARD_END).
+    pub next: Option<String>,
     pub millis_behind_latest: Option<i64>,
 }
 
@@ -132,21 +138,17 @@ impl KinesisApi {
     }
 
     pub async fn shard_iterator(&self, shard: &ShardId, start: &StartAt) -> Result<String, ApiError> {
-        let mut req = self.client.get_shard_iterator().stream_name(&self.stream).shard_id(shard.as_str());
-        req = match start {
-            StartAt::TrimHorizon => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
-            StartAt::Latest => req.shard_iterator_type(ShardIteratorType::Latest),
-            StartAt::Timestamp(ms) => req
-                .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(*ms)),
-            StartAt::AtSequence(s) => {
-                req.shard_iterator_type(ShardIteratorType::AtSequenceNumber).starting_sequence_number(s.as_str())
-            }
-            StartAt::AfterSequence(s) => {
-                req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(s.as_str())
-            }
-        };
-        let out = req.send().await.map_err(|e| {
+        let (kind, seq, ts) = start.parts();
+        let out = self
+            .client
+            .get_shard_iterator()
+            .stream_name(&self.stream)
+            .shard_id(shard.as_str())
+            .shard_iterator_type(kind)
+            .set_starting_sequence_number(seq)
+            .set_timestamp(ts)
+            .send()
+            .await.map_err(|e| {
             let kind = match e.as_service_error() {
                 Some(GetShardIteratorError::ProvisionedThroughputExceededException(_)) => FailureKind::Throttled,
                 Some(GetShardIteratorError::InternalFailureException(_)) => FailureKind::Transient,
@@ -173,31 +175,186 @@ impl KinesisApi {
             };
             api_error("GetRecords", kind, &e)
         })?;
-        let mut records = Vec::with_capacity(out.records().len());
-        for r in out.records() {
-            let sequence_number = SequenceNumber::new(r.sequence_number()).map_err(|e| ApiError {
-                op: "GetRecords",
-                kind: FailureKind::Fatal,
-                message: format!("unusable sequence number {:?}: {e}", r.sequence_number()),
-            })?;
-            let arrival_ts_micros = r
-                .approximate_arrival_timestamp()
-                .and_then(|t| t.to_millis().ok())
-                .map(|ms| ms.saturating_mul(1000))
-                .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
-            records.push(RawRecord {
-                sequence_number,
-                partition_key: r.partition_key().to_string(),
-                data: Bytes::copy_from_slice(r.data().as_ref()),
-                arrival_ts_micros,
-            });
-        }
         Ok(Page {
-            records,
-            next_iterator: out.next_shard_iterator().map(str::to_string),
+            records: raw_records("GetRecords", out.records())?,
+            next: out.next_shard_iterator().map(str::to_string),
             millis_behind_latest: out.millis_behind_latest(),
         })
     }
+
+    /// Register the enhanced fan-out consumer `name` on the stream, or find it if it exists (a
+    /// consumer is shared by every worker of the stream and outlives them), and wait until it
+    /// is ACTIVE. Returns its ARN.
+    pub async fn ensure_consumer(&self, name: &str) -> Result<String, ApiError> {
+        let summary = self.client.describe_stream_summary().stream_name(&self.stream).send().await.map_err(|e| {
+            let kind = classify(&e);
+            api_error("DescribeStreamSummary", kind, &e)
+        })?;
+        let stream_arn = summary.stream_description_summary().map(|d| d.stream_arn().to_string()).ok_or_else(|| {
+            ApiError { op: "DescribeStreamSummary", kind: FailureKind::Transient, message: "no stream description".into() }
+        })?;
+        let registered = self.client.register_stream_consumer().stream_arn(&stream_arn).consumer_name(name).send().await;
+        match registered {
+            Ok(_) => tracing::info!(consumer = name, stream = %self.stream, "registered the enhanced fan-out consumer"),
+            // already registered (by an earlier run or another worker): use it
+            Err(e) if matches!(e.as_service_error(), Some(RegisterStreamConsumerError::ResourceInUseException(_))) => {}
+            Err(e) => {
+                let kind = match e.as_service_error() {
+                    Some(RegisterStreamConsumerError::LimitExceededException(_)) => FailureKind::Throttled,
+                    _ => classify(&e),
+                };
+                return Err(api_error("RegisterStreamConsumer", kind, &e));
+            }
+        }
+        let deadline = std::time::Instant::now() + CONSUMER_ACTIVE_WITHIN;
+        loop {
+            let out = self.client.describe_stream_consumer().stream_arn(&stream_arn).consumer_name(name).send().await;
+            let desc = out.map_err(|e| {
+                let kind = match e.as_service_error() {
+                    Some(DescribeStreamConsumerError::LimitExceededException(_)) => FailureKind::Throttled,
+                    _ => classify(&e),
+                };
+                api_error("DescribeStreamConsumer", kind, &e)
+            })?;
+            let status = desc.consumer_description().map(|d| (d.consumer_status().clone(), d.consumer_arn().to_string()));
+            match status {
+                Some((ConsumerStatus::Active, arn)) => return Ok(arn),
+                Some((ConsumerStatus::Deleting, _)) => {
+                    return Err(ApiError {
+                        op: "DescribeStreamConsumer",
+                        kind: FailureKind::Transient,
+                        message: format!("consumer {name} is being deleted; it can be registered again once it is gone"),
+                    });
+                }
+                _ if std::time::Instant::now() > deadline => {
+                    return Err(ApiError {
+                        op: "DescribeStreamConsumer",
+                        kind: FailureKind::Transient,
+                        message: format!("consumer {name} did not become ACTIVE within {CONSUMER_ACTIVE_WITHIN:?}"),
+                    });
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// SubscribeToShard for the consumer `consumer_arn`: an HTTP/2 (or chunked HTTP/1.1) event
+    /// stream that pushes the shard's records until the service ends it (after 5 minutes) or
+    /// the shard ends.
+    pub async fn subscribe(&self, consumer_arn: &str, shard: &ShardId, start: &StartAt) -> Result<Subscription, ApiError> {
+        let (kind, seq, ts) = start.parts();
+        let position = StartingPosition::builder().r#type(kind).set_sequence_number(seq).set_timestamp(ts).build().map_err(
+            |e| ApiError { op: "SubscribeToShard", kind: FailureKind::Fatal, message: format!("starting position: {e}") },
+        )?;
+        let out = self
+            .client
+            .subscribe_to_shard()
+            .consumer_arn(consumer_arn)
+            .shard_id(shard.as_str())
+            .starting_position(position)
+            .send()
+            .await
+            .map_err(|e| {
+                let kind = match e.as_service_error() {
+                    // the previous subscription to this shard is still open (it ends within seconds)
+                    Some(SubscribeToShardError::ResourceInUseException(_) | SubscribeToShardError::InternalFailureException(_)) => {
+                        FailureKind::Transient
+                    }
+                    Some(
+                        SubscribeToShardError::LimitExceededException(_) | SubscribeToShardError::KmsThrottlingException(_),
+                    ) => FailureKind::Throttled,
+                    _ => classify(&e),
+                };
+                api_error("SubscribeToShard", kind, &e)
+            })?;
+        Ok(Subscription { events: out.event_stream })
+    }
+}
+
+/// How long a newly registered consumer may take to become ACTIVE (AWS: seconds).
+const CONSUMER_ACTIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One open SubscribeToShard event stream.
+#[derive(Debug)]
+pub struct Subscription {
+    events: aws_sdk_kinesis::primitives::event_stream::EventReceiver<SubscribeToShardEventStream, SubscribeToShardEventStreamError>,
+}
+
+impl Subscription {
+    /// The next event as a [`Page`]; `Ok(None)` when the service ended the subscription (renew
+    /// it from the last continuation). A last event without a continuation is SHARD_END.
+    pub async fn next(&mut self) -> Result<Option<Page>, ApiError> {
+        loop {
+            let event = self.events.recv().await.map_err(|e| {
+                let kind = match e.as_service_error() {
+                    Some(SubscribeToShardEventStreamError::KmsThrottlingException(_)) => FailureKind::Throttled,
+                    Some(
+                        SubscribeToShardEventStreamError::InternalFailureException(_)
+                        | SubscribeToShardEventStreamError::ResourceInUseException(_),
+                    ) => FailureKind::Transient,
+                    Some(_) => FailureKind::Fatal,
+                    None => match e {
+                        SdkError::ConstructionFailure(_) => FailureKind::Fatal,
+                        _ => FailureKind::Transient,
+                    },
+                };
+                let message = match e.as_service_error() {
+                    Some(s) => format!("{}: {}", s.code().unwrap_or("error"), s.message().unwrap_or("")),
+                    None => DisplayErrorContext(&e).to_string(),
+                };
+                ApiError { op: "SubscribeToShard event", kind, message }
+            })?;
+            let Some(event) = event else { return Ok(None) };
+            // Event types this SDK does not know yet carry no records: skip them.
+            let SubscribeToShardEventStream::SubscribeToShardEvent(ev) = event else { continue };
+            let continuation = ev.continuation_sequence_number();
+            return Ok(Some(Page {
+                records: raw_records("SubscribeToShard event", ev.records())?,
+                next: (!continuation.is_empty()).then(|| continuation.to_string()),
+                millis_behind_latest: Some(ev.millis_behind_latest()),
+            }));
+        }
+    }
+}
+
+impl StartAt {
+    /// The iterator type, sequence number and timestamp that GetShardIterator and
+    /// SubscribeToShard both take.
+    fn parts(&self) -> (ShardIteratorType, Option<String>, Option<aws_sdk_kinesis::primitives::DateTime>) {
+        match self {
+            StartAt::TrimHorizon => (ShardIteratorType::TrimHorizon, None, None),
+            StartAt::Latest => (ShardIteratorType::Latest, None, None),
+            StartAt::Timestamp(ms) => {
+                (ShardIteratorType::AtTimestamp, None, Some(aws_sdk_kinesis::primitives::DateTime::from_millis(*ms)))
+            }
+            StartAt::AtSequence(s) => (ShardIteratorType::AtSequenceNumber, Some(s.as_str().to_string()), None),
+            StartAt::AfterSequence(s) => (ShardIteratorType::AfterSequenceNumber, Some(s.as_str().to_string()), None),
+        }
+    }
+}
+
+/// The SDK's records as ours; a sequence number we cannot use is fatal (it would break ordering).
+fn raw_records(op: &'static str, records: &[aws_sdk_kinesis::types::Record]) -> Result<Vec<RawRecord>, ApiError> {
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        let sequence_number = SequenceNumber::new(r.sequence_number()).map_err(|e| ApiError {
+            op,
+            kind: FailureKind::Fatal,
+            message: format!("unusable sequence number {:?}: {e}", r.sequence_number()),
+        })?;
+        let arrival_ts_micros = r
+            .approximate_arrival_timestamp()
+            .and_then(|t| t.to_millis().ok())
+            .map(|ms| ms.saturating_mul(1000))
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+        out.push(RawRecord {
+            sequence_number,
+            partition_key: r.partition_key().to_string(),
+            data: Bytes::copy_from_slice(r.data().as_ref()),
+            arrival_ts_micros,
+        });
+    }
+    Ok(out)
 }
 
 /// Classification of what the operation-specific match did not name: no answer or a 5xx is

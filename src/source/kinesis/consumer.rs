@@ -1,6 +1,7 @@
 //! Polling consumer of one shard: GetShardIterator, then GetRecords paced to the per-shard
 //! limits (5 calls/s, 2 MB/s), KPL aggregates split into user records, reads handed to the
-//! bronze writer until SHARD_END, shutdown, or (with `stop_when_caught_up`) the tip.
+//! bronze writer until SHARD_END, shutdown, or (with `stop_when_caught_up`) the tip. With
+//! `fan_out` set, [`super::fanout`] reads instead and hands over through the same [`hand_over`].
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ pub struct ReadOptions {
     pub poll_interval: Duration,
     /// Return once a read comes back empty with MillisBehindLatest = 0 (`run --until-idle`).
     pub stop_when_caught_up: bool,
+    /// Enhanced fan-out through this registered consumer (its ARN) instead of polling.
+    pub fan_out: Option<String>,
 }
 
 /// What a finished shard task reports.
@@ -55,6 +58,9 @@ pub async fn read_shard(
     tx: mpsc::Sender<ReadBatch>,
     cancel: CancellationToken,
 ) -> Result<ShardOutcome> {
+    if let Some(consumer_arn) = opts.fan_out.clone() {
+        return super::fanout::read_shard(api, &consumer_arn, shard, start, resume_after, &opts, tx, cancel).await;
+    }
     let mut last = resume_after;
     let mut backoff = Backoff::default();
     let mut iterator = loop {
@@ -95,34 +101,71 @@ pub async fn read_shard(
             }
         };
         backoff.reset();
-        crate::telemetry::shard_progress(shard.as_str());
         let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
         next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
-        if let Some(ms) = page.millis_behind_latest {
-            crate::telemetry::record_millis_behind(shard.as_str(), ms);
+        let handed = hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx).await;
+        match handed.next {
+            Next::Ended => return Ok(ShardOutcome::Ended),
+            Next::CaughtUp => return Ok(ShardOutcome::CaughtUp),
+            Next::Stopped => return Ok(ShardOutcome::Stopped),
+            Next::From(it) => iterator = it,
         }
-        let records = user_records(&page.records, last.as_ref());
-        if let Some(r) = records.last() {
-            last = Some(r.position.clone());
-        }
-        let empty = records.is_empty();
-        let ended = page.next_iterator.is_none();
-        let caught_up = empty && page.millis_behind_latest == Some(0);
-        if !empty || ended {
-            let batch = ReadBatch { shard: shard.clone(), records, end_of_shard: ended, bytes_read: bytes };
-            if tx.send(batch).await.is_err() {
-                return Ok(ShardOutcome::Stopped);
-            }
-        }
-        match page.next_iterator {
-            None => return Ok(ShardOutcome::Ended),
-            Some(_) if caught_up && opts.stop_when_caught_up => return Ok(ShardOutcome::CaughtUp),
-            Some(next) => iterator = next,
-        }
-        if empty {
+        if handed.empty {
             next_call = next_call.max(Instant::now() + opts.poll_interval);
         }
     }
+}
+
+/// What reading does after a page was handed over.
+pub(super) enum Next {
+    /// Go on from this iterator (polling) or continuation sequence number (fan-out).
+    From(String),
+    Ended,
+    CaughtUp,
+    /// The writer is gone (shutdown).
+    Stopped,
+}
+
+pub(super) struct Handed {
+    pub next: Next,
+    /// No new user record in the page.
+    pub empty: bool,
+}
+
+/// Hand a page's new user records (and SHARD_END, which the writer checkpoints) to the writer;
+/// `last` moves to the last record handed over. Shared by polling and enhanced fan-out, so both
+/// drop, split and end shards the same way.
+pub(super) async fn hand_over(
+    shard: &ShardId,
+    page: Page,
+    last: &mut Option<Position>,
+    stop_when_caught_up: bool,
+    tx: &mpsc::Sender<ReadBatch>,
+) -> Handed {
+    crate::telemetry::shard_progress(shard.as_str());
+    if let Some(ms) = page.millis_behind_latest {
+        crate::telemetry::record_millis_behind(shard.as_str(), ms);
+    }
+    let bytes_read: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
+    let records = user_records(&page.records, last.as_ref());
+    if let Some(r) = records.last() {
+        *last = Some(r.position.clone());
+    }
+    let empty = records.is_empty();
+    let ended = page.next.is_none();
+    let caught_up = empty && page.millis_behind_latest == Some(0);
+    if !empty || ended {
+        let batch = ReadBatch { shard: shard.clone(), records, end_of_shard: ended, bytes_read };
+        if tx.send(batch).await.is_err() {
+            return Handed { next: Next::Stopped, empty };
+        }
+    }
+    let next = match page.next {
+        None => Next::Ended,
+        Some(_) if caught_up && stop_when_caught_up => Next::CaughtUp,
+        Some(n) => Next::From(n),
+    };
+    Handed { next, empty }
 }
 
 /// Kinesis records → user records: KPL aggregates are split (sub-sequence = index); a corrupt
@@ -160,19 +203,19 @@ pub fn user_records(raw: &[RawRecord], after: Option<&Position>) -> Vec<Record> 
 
 /// Exponential back-off with jitter for throttling and transient failures.
 #[derive(Default)]
-struct Backoff {
+pub(super) struct Backoff {
     delay: Option<Duration>,
     transient_in_a_row: u32,
 }
 
 impl Backoff {
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.delay = None;
         self.transient_in_a_row = 0;
     }
 
     /// Sleep before the next try, or return the error if it is fatal or keeps coming back.
-    async fn wait_or_fail(&mut self, shard: &ShardId, e: ApiError, cancel: &CancellationToken) -> Result<()> {
+    pub(super) async fn wait_or_fail(&mut self, shard: &ShardId, e: ApiError, cancel: &CancellationToken) -> Result<()> {
         match e.kind {
             FailureKind::Fatal => return Err(Error::Source(format!("shard {shard}: {e}"))),
             FailureKind::Transient | FailureKind::ExpiredIterator => {

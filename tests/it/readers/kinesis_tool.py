@@ -7,6 +7,7 @@ usage: kinesis_tool.py <endpoint> create <stream> <shards>
        kinesis_tool.py <endpoint> split <stream>      # split the first open shard in the middle
        kinesis_tool.py <endpoint> merge <stream>      # merge the first two adjacent open shards
        kinesis_tool.py <endpoint> shards <stream>     # every shard with its parents
+       kinesis_tool.py <endpoint> consumers <stream>  # the enhanced fan-out consumers registered on it
        kinesis_tool.py - bronze <dir>                 # every bronze record under dir (Parquet)
        kinesis_tool.py <endpoint> read <stream>       # reference consumer for scripts/bench_kinesis.sh:
            every shard from TRIM_HORIZON to its end or tip, KPL aggregates split by aws-kinesis-agg
@@ -132,5 +133,9 @@ elif command == "shards":
     shards = k.list_shards(StreamName=args[0])["Shards"]
     print(json.dumps([{"id": s["ShardId"], "parent": s.get("ParentShardId"), "adjacent": s.get("AdjacentParentShardId"),
                        "closed": "EndingSequenceNumber" in s["SequenceNumberRange"]} for s in shards]))
+elif command == "consumers":
+    arn = k.describe_stream_summary(StreamName=args[0])["StreamDescriptionSummary"]["StreamARN"]
+    consumers = k.list_stream_consumers(StreamARN=arn)["Consumers"]
+    print(json.dumps([{"name": c["ConsumerName"], "status": c["ConsumerStatus"]} for c in consumers]))
 else:
     sys.exit(f"unknown command {command}")

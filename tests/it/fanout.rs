@@ -1,0 +1,103 @@
+//! Enhanced fan-out (`source.consumer = "efo"`) against kinesis-local behind
+//! tests/standins/kinesis_efo.py, which makes its SubscribeToShard behave as Kinesis does:
+//! subscriptions end (here after 3 s instead of 5 minutes) and a closed shard ends with
+//! SHARD_END and its children.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::kinesis::{
+    assert_children_after_parents, bronze_of, endpoint, exactly_once, expected, sigterm, start_worker, tool,
+    wait_for_bronze, worker,
+};
+use crate::ops::{Daemon, get, metric_sum};
+use crate::support::{Lake, assert_success};
+
+/// Seconds each subscription lasts at the stand-in (Kinesis: 300).
+const SUBSCRIPTION_SECONDS: &str = "3";
+
+/// The EFO stand-in in front of the shared kinesis-local; returns it and its port.
+fn start_efo_standin() -> (Daemon, u16) {
+    let python = std::env::var_os("FLOE_TEST_STANDINS_PYTHON")
+        .unwrap_or_else(|| panic!("FLOE_TEST_STANDINS_PYTHON is not set: run the tests with scripts/test.sh"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/kinesis_efo.py");
+    let mut proxy = Daemon(
+        Command::new(python).arg(script).args([&endpoint(), SUBSCRIPTION_SECONDS]).stdout(Stdio::piped()).spawn().unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.0.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let port = line.trim().parse().unwrap_or_else(|_| panic!("kinesis_efo.py printed {line:?}, not its port"));
+    (proxy, port)
+}
+
+#[test]
+fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
+    const EVENTS: u64 = 12_000;
+    let lake = Lake::new();
+    let stream = format!("floe-efo-{}", std::process::id());
+    let table = format!("floe-efo-leases-{}", std::process::id());
+    let file = lake.dir.path().join("records.ndjson");
+    std::fs::write(&file, (0..EVENTS).map(|i| format!("{{\"n\":{i}}}\n")).collect::<String>()).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    tool(&["create", &stream, "2"]);
+    assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
+    let (_proxy, proxy_port) = start_efo_standin();
+    let through_efo = format!("http://127.0.0.1:{proxy_port}");
+    let efo = [
+        ("AWS_ENDPOINT_URL_KINESIS", through_efo.as_str()),
+        ("FLOE_SOURCE_CONSUMER", "efo"),
+        ("FLOE_SOURCE_CONSUMER_NAME", "floe-it"),
+    ];
+
+    let mut puts = vec![tool(&["put", &stream, &file, "0", "5000", "2"])];
+    let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &efo);
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut b, port_b) = start_worker(&lake, &stream, &table, "b", &efo);
+    tool(&["split", &stream]);
+    puts.push(tool(&["put", &stream, &file, "5000", "3500", "2"]));
+    tool(&["merge", &stream]);
+    puts.push(tool(&["put", &stream, &file, "8500", "3500", "2"]));
+    let want = expected(&puts);
+    assert_eq!(want.len() as u64, EVENTS, "the producer was acknowledged for every record");
+
+    wait_for_bronze(&lake, want.len(), Duration::from_secs(120));
+    let (ma, mb) = (get(port_a, "/metrics").unwrap().1, get(port_b, "/metrics").unwrap().1);
+    let (read_a, read_b) = (metric_sum(&ma, "floe_records_in_total"), metric_sum(&mb, "floe_records_in_total"));
+    assert!(read_a > 0 && read_b > 0, "both workers read: a {read_a}, b {read_b}");
+    assert!(metric_sum(&mb, "floe_leases_taken_total") > 0, "b took leases:\n{mb}");
+    let subscriptions = metric_sum(&ma, "floe_source_subscriptions_total") + metric_sum(&mb, "floe_source_subscriptions_total");
+    let stats: Value = serde_json::from_str(&get(proxy_port, "/stats").unwrap().1).unwrap();
+    sigterm(&mut a, "a", &lake);
+    sigterm(&mut b, "b", &lake);
+
+    // read through subscriptions only, renewed after the service ended them, to SHARD_END
+    assert_eq!(stats["get_records"], 0, "no polling: {stats}");
+    assert!(stats["expired"].as_u64().unwrap() >= 2, "subscriptions were ended and renewed: {stats}");
+    assert!(stats["shard_ends"].as_u64().unwrap() >= 3, "the split's and the merge's parents ended: {stats}");
+    assert!(subscriptions >= stats["expired"].as_u64().unwrap(), "floe counted its subscriptions ({subscriptions}): {stats}");
+
+    // every acknowledged (shard, sequence, sub-sequence) exactly once; children after parents
+    let bronze = bronze_of(&lake);
+    let unique = exactly_once(&bronze);
+    assert_eq!(unique, want, "bronze holds exactly the acknowledged records ({stats})");
+    assert!(unique.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
+    assert!(assert_children_after_parents(&bronze, &tool(&["shards", &stream])) >= 4, "the stream was split and merged");
+
+    // one consumer, registered once and shared by both workers
+    let consumers = tool(&["consumers", &stream]);
+    assert_eq!(consumers, serde_json::json!([{"name": "floe-it", "status": "ACTIVE"}]));
+
+    // a restart finds everything checkpointed: nothing is read again
+    let out = worker(&lake, &stream, &table, "c")
+        .env("AWS_ENDPOINT_URL_KINESIS", &through_efo)
+        .env("FLOE_SOURCE_CONSUMER", "efo")
+        .env("FLOE_SOURCE_CONSUMER_NAME", "floe-it")
+        .args(["run", "--bronze-only", "--until-idle", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out, &["run --until-idle over EFO (again)"]);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");
+}
