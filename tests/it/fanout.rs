@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::kinesis::{
-    assert_children_after_parents, bronze_of, endpoint, exactly_once, expected, sigterm, start_worker, tool,
-    wait_for_bronze, worker,
+    assert_children_after_parents, endpoint, exactly_once, expected, sigterm, start_worker, tool, wait_for_bronze_in,
+    worker,
 };
 use crate::ops::{Daemon, get, metric_sum};
-use crate::support::{Lake, assert_success};
+use crate::support::{Lake, assert_success, reader_with};
 
 /// Seconds each subscription lasts at the stand-in (Kinesis: 300).
 const SUBSCRIPTION_SECONDS: &str = "3";
@@ -45,11 +45,21 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
     let (_proxy, proxy_port) = start_efo_standin();
     let through_efo = format!("http://127.0.0.1:{proxy_port}");
+    // bronze on S3 (the moto stand-in), addressed through the standard per-service endpoint
+    let moto = std::env::var("FLOE_TEST_MOTO_ENDPOINT").expect("FLOE_TEST_MOTO_ENDPOINT (scripts/test.sh)");
+    let bucket = format!("floe-efo-{}", std::process::id());
+    reader_with("aws_admin.py", &[moto.as_str(), "create-bucket", &bucket]);
+    let bronze_url = format!("s3://{bucket}/bronze");
     let efo = [
         ("AWS_ENDPOINT_URL_KINESIS", through_efo.as_str()),
         ("FLOE_SOURCE_CONSUMER", "efo"),
         ("FLOE_SOURCE_CONSUMER_NAME", "floe-it"),
+        ("FLOE_BRONZE_LOCATION", bronze_url.as_str()),
+        ("AWS_ENDPOINT_URL_S3", moto.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("FLOE_AWS_S3_PATH_STYLE", "true"),
     ];
+    let bronze_of = || reader_with("kinesis_tool.py", &[moto.as_str(), "bronze-s3", &bucket, "bronze/"]);
 
     let mut puts = vec![tool(&["put", &stream, &file, "0", "5000", "2"])];
     let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &efo);
@@ -62,7 +72,7 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     let want = expected(&puts);
     assert_eq!(want.len() as u64, EVENTS, "the producer was acknowledged for every record");
 
-    wait_for_bronze(&lake, want.len(), Duration::from_secs(120));
+    wait_for_bronze_in(&lake, want.len(), Duration::from_secs(120), bronze_of);
     let (ma, mb) = (get(port_a, "/metrics").unwrap().1, get(port_b, "/metrics").unwrap().1);
     let (read_a, read_b) = (metric_sum(&ma, "floe_records_in_total"), metric_sum(&mb, "floe_records_in_total"));
     assert!(read_a > 0 && read_b > 0, "both workers read: a {read_a}, b {read_b}");
@@ -79,24 +89,25 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert!(subscriptions >= stats["expired"].as_u64().unwrap(), "floe counted its subscriptions ({subscriptions}): {stats}");
 
     // every acknowledged (shard, sequence, sub-sequence) exactly once; children after parents
-    let bronze = bronze_of(&lake);
+    let bronze = bronze_of();
     let unique = exactly_once(&bronze);
     assert_eq!(unique, want, "bronze holds exactly the acknowledged records ({stats})");
     assert!(unique.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
     assert!(assert_children_after_parents(&bronze, &tool(&["shards", &stream])) >= 4, "the stream was split and merged");
+
+    // each S3 object says which lease epoch wrote it, in its metadata as in its Parquet footer
+    for o in bronze["objects"].as_array().unwrap() {
+        let meta = o["metadata_epoch"].as_str().unwrap_or_else(|| panic!("no x-amz-meta-floe-lease-epoch: {o}"));
+        assert!(meta.parse::<u64>().unwrap() >= 1, "{o}");
+        assert_eq!(o["metadata_epoch"], o["footer_epoch"], "metadata and footer agree: {o}");
+    }
 
     // one consumer, registered once and shared by both workers
     let consumers = tool(&["consumers", &stream]);
     assert_eq!(consumers, serde_json::json!([{"name": "floe-it", "status": "ACTIVE"}]));
 
     // a restart finds everything checkpointed: nothing is read again
-    let out = worker(&lake, &stream, &table, "c")
-        .env("AWS_ENDPOINT_URL_KINESIS", &through_efo)
-        .env("FLOE_SOURCE_CONSUMER", "efo")
-        .env("FLOE_SOURCE_CONSUMER_NAME", "floe-it")
-        .args(["run", "--bronze-only", "--until-idle", "--json"])
-        .output()
-        .unwrap();
+    let out = worker(&lake, &stream, &table, "c").envs(efo).args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
     assert_success(&out, &["run --until-idle over EFO (again)"]);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");

@@ -81,9 +81,14 @@ pub(crate) fn bronze_of(lake: &Lake) -> Value {
 
 /// Poll bronze until it holds `n` records (or fail after `limit`).
 pub(crate) fn wait_for_bronze(lake: &Lake, n: usize, limit: Duration) -> Value {
+    wait_for_bronze_in(lake, n, limit, || bronze_of(lake))
+}
+
+/// The same with bronze read by `read` (bronze on S3, say).
+pub(crate) fn wait_for_bronze_in(lake: &Lake, n: usize, limit: Duration, read: impl Fn() -> Value) -> Value {
     let start = std::time::Instant::now();
     loop {
-        let b = bronze_of(lake);
+        let b = read();
         let have = b["records"].as_array().map_or(0, Vec::len);
         if have >= n {
             return b;

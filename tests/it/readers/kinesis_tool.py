@@ -9,6 +9,8 @@ usage: kinesis_tool.py <endpoint> create <stream> <shards>
        kinesis_tool.py <endpoint> shards <stream>     # every shard with its parents
        kinesis_tool.py <endpoint> consumers <stream>  # the enhanced fan-out consumers registered on it
        kinesis_tool.py - bronze <dir>                 # every bronze record under dir (Parquet)
+       kinesis_tool.py <s3 endpoint> bronze-s3 <bucket> <prefix>
+           # the same from S3, each object with the lease epoch of its S3 metadata and Parquet footer
        kinesis_tool.py <endpoint> read <stream>       # reference consumer for scripts/bench_kinesis.sh:
            every shard from TRIM_HORIZON to its end or tip, KPL aggregates split by aws-kinesis-agg
 """
@@ -77,22 +79,45 @@ def put(k, stream, path, first, count, agg_every):
     return out
 
 
-def bronze(directory):
+def bronze_object(source, key, records, objects, extra=None):
     import pyarrow.parquet as pq
+    f = pq.ParquetFile(source)
+    d = f.read(columns=["shard_id", "sequence_number", "sub_sequence", "ingest_ts"]).to_pydict()
+    records.extend([s, q, n] for s, q, n in zip(d["shard_id"], d["sequence_number"], d["sub_sequence"]))
+    if d["shard_id"]:
+        footer = (f.metadata.metadata or {}).get(b"floe.lease_epoch")
+        objects.append({"shard": d["shard_id"][0], "ingest": min(x.timestamp() for x in d["ingest_ts"]), "key": key,
+                        "footer_epoch": footer.decode() if footer else None, **(extra or {})})
+
+
+def bronze(directory):
     records, objects = [], []
     for f in sorted(Path(directory).rglob("*.parquet")):
-        t = pq.read_table(f, columns=["shard_id", "sequence_number", "sub_sequence", "ingest_ts"])
-        d = t.to_pydict()
-        records.extend([s, q, n] for s, q, n in zip(d["shard_id"], d["sequence_number"], d["sub_sequence"]))
-        ingest = [x.timestamp() for x in d["ingest_ts"]]
-        if d["shard_id"]:
-            objects.append({"shard": d["shard_id"][0], "ingest": min(ingest), "key": str(f.relative_to(directory))})
+        bronze_object(f, str(f.relative_to(directory)), records, objects)
+    return {"records": records, "objects": objects}
+
+
+def bronze_s3(endpoint, bucket, prefix):
+    import io
+    import boto3
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    records, objects = [], []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            if o["Key"].endswith(".parquet"):
+                got = s3.get_object(Bucket=bucket, Key=o["Key"])
+                meta = got["Metadata"].get("floe-lease-epoch")
+                bronze_object(io.BytesIO(got["Body"].read()), o["Key"], records, objects, {"metadata_epoch": meta})
     return {"records": records, "objects": objects}
 
 
 endpoint, command, *args = sys.argv[1:]
 if command == "bronze":
     print(json.dumps(bronze(args[0])))
+    sys.exit(0)
+if command == "bronze-s3":
+    print(json.dumps(bronze_s3(endpoint, args[0], args[1])))
     sys.exit(0)
 k = client(endpoint)
 if command == "create":
