@@ -31,6 +31,7 @@ locals {
   environment = merge({
     FLOE_SOURCE_TYPE             = "kinesis"
     FLOE_SOURCE_STREAM           = aws_kinesis_stream.events.name
+    FLOE_SOURCE_CONSUMER         = var.consumer
     FLOE_BRONZE_LOCATION         = "s3://${module.bronze_bucket.bucket}/bronze"
     FLOE_CATALOG_TYPE            = "glue"
     FLOE_CATALOG_NAMESPACE       = aws_glue_catalog_database.floe.name
@@ -130,12 +131,22 @@ resource "aws_appautoscaling_policy" "lag" {
     scale_in_cooldown  = 300
     scale_out_cooldown = 60
     customized_metric_specification {
-      namespace   = "AWS/Kinesis"
-      metric_name = "GetRecords.IteratorAgeMilliseconds"
+      namespace = "AWS/Kinesis"
+      # Polling: the stream's iterator age. Enhanced fan-out publishes no GetRecords metrics;
+      # its lag is the consumer's SubscribeToShardEvent.MillisBehindLatest (floe's consumer is
+      # named "floe" unless FLOE_SOURCE_CONSUMER_NAME says otherwise).
+      metric_name = var.consumer == "efo" ? "SubscribeToShardEvent.MillisBehindLatest" : "GetRecords.IteratorAgeMilliseconds"
       statistic   = "Maximum"
       dimensions {
         name  = "StreamName"
         value = aws_kinesis_stream.events.name
+      }
+      dynamic "dimensions" {
+        for_each = var.consumer == "efo" ? [lookup(var.extra_environment, "FLOE_SOURCE_CONSUMER_NAME", "floe")] : []
+        content {
+          name  = "ConsumerName"
+          value = dimensions.value
+        }
       }
     }
   }

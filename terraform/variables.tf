@@ -120,6 +120,16 @@ variable "drain_seconds" {
   }
 }
 
+variable "consumer" {
+  description = "How floe reads the stream: \"polling\" (GetRecords, shares each shard's 2 MB/s with other consumers) or \"efo\" (enhanced fan-out: a registered consumer with its own 2 MB/s per shard, billed per consumer-shard hour and per GB)."
+  type        = string
+  default     = "polling"
+  validation {
+    condition     = contains(["polling", "efo"], var.consumer)
+    error_message = "consumer must be \"polling\" or \"efo\"."
+  }
+}
+
 variable "metrics_port" {
   description = "Port of floe's /metrics, /healthz and /readyz."
   type        = number
