@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Kinesis consumer cost: CPU seconds per record for `floe run --bronze-only --until-idle` reading a
-# stream on kinesis-local, beside a reference consumer (boto3 GetRecords + aws-kinesis-agg) on the
-# same stream in the same run. kinesis-local (single-threaded JavaScript) is the wall-clock
-# bottleneck, so CPU time per record is the figure that means something.
+# stream on kinesis-local, by polling and through enhanced fan-out (behind tests/standins/kinesis_efo.py,
+# subscriptions lasting 5 minutes as on AWS), beside reference consumers (boto3 GetRecords or
+# SubscribeToShard + aws-kinesis-agg) on the same stream in the same run. kinesis-local
+# (single-threaded JavaScript) is the wall-clock bottleneck, so CPU time per record is the figure
+# that means something.
 #
 #   scripts/bench_kinesis.sh [user records] [aggregate every nth group of 25]   # defaults: 100000 2
 #   FLOE_BENCH_PROFILE=profiling scripts/bench_kinesis.sh                        # optimised build
@@ -25,9 +27,13 @@ KINESIS_MOCK_CERT_PATH="$NPM_DIR/node_modules/kinesis-local/server.json" KINESIS
   KINESIS_MOCK_TLS_PORT=$TLS LOG_LEVEL=WARN node -r "$PWD/tests/standins/loopback.js" \
   "$NPM_DIR/node_modules/kinesis-local/main.js" >"$WORK/kinesis.log" 2>&1 &
 KPID=$!
-trap 'kill $KPID 2>/dev/null; rm -rf "$WORK"' EXIT
 until "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" 2>/dev/null; do sleep 0.2; done
 EP="http://127.0.0.1:$PORT"
+"$PY" tests/standins/kinesis_efo.py "$EP" 300 >"$WORK/efo.port" &
+EFO_PID=$!
+trap 'kill $KPID $EFO_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+until [ -s "$WORK/efo.port" ]; do sleep 0.2; done
+EFO_EP="http://127.0.0.1:$(cat "$WORK/efo.port")"
 "$PY" -c "
 import uuid
 with open('$WORK/records.ndjson', 'w') as f:
@@ -45,10 +51,17 @@ read -r FC FE FM < <(FLOE_SOURCE_TYPE=kinesis FLOE_SOURCE_STREAM=bench FLOE_SOUR
 FREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['counters']['records_read'])")
 read -r RC RE RM < <(measure "$PY" tests/it/readers/kinesis_tool.py "$EP" read bench)
 RREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['records'])")
-echo "user records: $N ($FREAD read by floe, $RREAD by the reference); put took ${PUT_S}s"
+read -r EC EE EM < <(AWS_ENDPOINT_URL=$EFO_EP FLOE_SOURCE_TYPE=kinesis FLOE_SOURCE_STREAM=bench FLOE_SOURCE_CONSUMER=efo \
+  measure "$FLOE" --warehouse "$WORK/wh-efo" run --bronze-only --until-idle --json)
+EREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['counters']['records_read'])")
+read -r XC XE XM < <(measure "$PY" tests/it/readers/kinesis_tool.py "$EFO_EP" read-efo bench)
+XREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['records'])")
+echo "user records: $N (read by floe: $FREAD polling, $EREAD efo; by the references: $RREAD polling, $XREAD efo); put took ${PUT_S}s"
 # CPU µs per record = CPU seconds per 1M records
 printf '| consumer | CPU s | CPU s per 1M records | wall s | peak RSS MiB |\n|---|---:|---:|---:|---:|\n'
 row() { printf '| %s | %.2f | %.1f | %.1f | %d |\n' "$1" "$2" "$(echo "$2 * 1000000 / $N" | bc -l)" "$3" "$(($4 / 1024))"; }
 row "floe run --bronze-only --until-idle ($PROFILE): reads, splits KPL, writes Parquet bronze, checkpoints" "$FC" "$FE" "$FM"
 row "reference: boto3 GetRecords + aws-kinesis-agg (reads and splits only)" "$RC" "$RE" "$RM"
-echo "CPU ratio (reference / floe): $(echo "$RC / $FC" | bc -l | cut -c1-5)x"
+row "floe, source.consumer = efo ($PROFILE): SubscribeToShard, same bronze" "$EC" "$EE" "$EM"
+row "reference: boto3 SubscribeToShard + aws-kinesis-agg (reads and splits only)" "$XC" "$XE" "$XM"
+echo "CPU ratio (reference / floe): polling $(echo "$RC / $FC" | bc -l | cut -c1-5)x, efo $(echo "$XC / $EC" | bc -l | cut -c1-5)x"

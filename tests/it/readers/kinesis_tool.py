@@ -13,6 +13,7 @@ usage: kinesis_tool.py <endpoint> create <stream> <shards>
            # the same from S3, each object with the lease epoch of its S3 metadata and Parquet footer
        kinesis_tool.py <endpoint> read <stream>       # reference consumer for scripts/bench_kinesis.sh:
            every shard from TRIM_HORIZON to its end or tip, KPL aggregates split by aws-kinesis-agg
+       kinesis_tool.py <endpoint> read-efo <stream>   # the same through enhanced fan-out (consumer "reference")
 """
 import json
 import sys
@@ -153,6 +154,26 @@ elif command == "read":
             if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
                 break
             it = page.get("NextShardIterator")
+    print(json.dumps({"records": records}))
+elif command == "read-efo":
+    from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+    arn = k.describe_stream_summary(StreamName=args[0])["StreamDescriptionSummary"]["StreamARN"]
+    consumer = k.register_stream_consumer(StreamARN=arn, ConsumerName="reference")["Consumer"]["ConsumerARN"]
+    while k.describe_stream_consumer(ConsumerARN=consumer)["ConsumerDescription"]["ConsumerStatus"] != "ACTIVE":
+        time.sleep(0.2)
+    records = 0
+    for s in k.list_shards(StreamName=args[0])["Shards"]:
+        position = {"Type": "TRIM_HORIZON"}
+        done = False
+        while not done:
+            sub = k.subscribe_to_shard(ConsumerARN=consumer, ShardId=s["ShardId"], StartingPosition=position)
+            for event in sub["EventStream"]:
+                e = event["SubscribeToShardEvent"]
+                records += sum(1 for _ in iter_deaggregate_records(e["Records"], data_format="Boto3"))
+                if not e.get("ContinuationSequenceNumber") or (not e["Records"] and e["MillisBehindLatest"] == 0):
+                    done = True
+                    break
+                position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": e["ContinuationSequenceNumber"]}
     print(json.dumps({"records": records}))
 elif command == "shards":
     shards = k.list_shards(StreamName=args[0])["Shards"]
