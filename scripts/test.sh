@@ -63,7 +63,8 @@ if ! cmp -s scripts/package.json "$NPM_DIR/package.json" || [ ! -f "$NPM_DIR/nod
 fi
 KINESIS_PORT=$(free_port)
 KINESIS_LOG="${TMPDIR:-/tmp}/floe-kinesis-$KINESIS_PORT.log"
-KINESIS_MOCK_CERT_PATH="$NPM_DIR/node_modules/kinesis-local/server.json" \
+# SHARD_LIMIT: every test makes its own streams on this one server (the default account limit is 50 open shards).
+KINESIS_MOCK_CERT_PATH="$NPM_DIR/node_modules/kinesis-local/server.json" SHARD_LIMIT=1000 \
 KINESIS_MOCK_PLAIN_PORT="$KINESIS_PORT" KINESIS_MOCK_TLS_PORT="$(free_port)" LOG_LEVEL=WARN \
   node -r "$PWD/tests/standins/loopback.js" "$NPM_DIR/node_modules/kinesis-local/main.js" >"$KINESIS_LOG" 2>&1 &
 PIDS+=($!)

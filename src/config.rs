@@ -45,6 +45,7 @@ pub const KEYS: &[&str] = &[
     "catalog.uri",
     "catalog.warehouse",
     "catalog.catalog_id",
+    "catalog.token",
     "aws.region",
     "aws.endpoint",
     "aws.s3_path_style",
@@ -151,6 +152,7 @@ struct RawCatalog {
     uri: Option<String>,
     warehouse: Option<String>,
     catalog_id: Option<String>,
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,12 +266,15 @@ pub struct CatalogConfig {
     pub kind: CatalogKind,
     pub name: String,
     pub namespace: String,
-    /// The SQL catalog's database URL (`sqlite:…`); unused by Glue.
+    /// The SQL catalog's database URL (`sqlite:…`) or the REST catalog's endpoint; unused by Glue.
     pub uri: String,
-    /// Where table data and metadata go: `file://…` (SQL catalog) or `s3://bucket/prefix`.
+    /// Where table data and metadata go: `file://…` (SQL catalog) or `s3://bucket/prefix`; for
+    /// REST, the warehouse the server should use (empty: the server's default).
     pub warehouse: String,
     /// Glue: the AWS account id owning the catalog, when it is not the caller's.
     pub catalog_id: Option<String>,
+    /// REST: the bearer token sent with every request (prefer `FLOE_CATALOG_TOKEN` to a file).
+    pub token: Option<String>,
     pub aws: AwsSettings,
 }
 
@@ -277,6 +282,8 @@ pub struct CatalogConfig {
 pub enum CatalogKind {
     /// Iceberg's SQL catalog on SQLite: the embedded default.
     Sql,
+    /// Any Iceberg REST catalog (iceberg-catalog-rest), at `catalog.uri`.
+    Rest,
     /// The AWS Glue Data Catalog (our own `iceberg::Catalog`, catalog/glue.rs).
     Glue,
 }
@@ -587,14 +594,16 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         endpoint,
     };
 
-    let kind = match v.one_of("catalog.type", raw.catalog.r#type, "sql", &["sql", "glue"])?.as_str() {
+    let kind = match v.one_of("catalog.type", raw.catalog.r#type, "sql", &["sql", "glue", "rest"])?.as_str() {
         "glue" => CatalogKind::Glue,
+        "rest" => CatalogKind::Rest,
         _ => CatalogKind::Sql,
     };
     let namespace = raw.catalog.namespace.unwrap_or_else(|| "floe".to_string());
     let catalog_warehouse = match (kind, raw.catalog.warehouse) {
         (_, Some(w)) => w,
         (CatalogKind::Sql, None) => file_url(&warehouse.join("warehouse")),
+        (CatalogKind::Rest, None) => String::new(),
         (CatalogKind::Glue, None) => {
             return Err(v.err("catalog.warehouse", "catalog.type = \"glue\" needs an s3:// warehouse location"));
         }
@@ -617,6 +626,12 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
             return Err(v.err("catalog.uri", "only used by catalog.type = \"sql\"; Glue is reached through aws.endpoint / AWS_ENDPOINT_URL"));
         }
     }
+    if kind == CatalogKind::Rest && raw.catalog.uri.is_none() {
+        return Err(v.err("catalog.uri", "catalog.type = \"rest\" needs the catalog's http(s):// endpoint"));
+    }
+    if kind != CatalogKind::Rest && raw.catalog.token.is_some() {
+        return Err(v.err("catalog.token", "only used by catalog.type = \"rest\""));
+    }
     let catalog = CatalogConfig {
         kind,
         name: raw.catalog.name.unwrap_or_else(|| "floe".to_string()),
@@ -627,10 +642,14 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
             .unwrap_or_else(|| format!("sqlite:{}?mode=rwc", warehouse.join("catalog.db").display())),
         warehouse: catalog_warehouse,
         catalog_id: raw.catalog.catalog_id.filter(|s| !s.is_empty()),
+        token: raw.catalog.token.filter(|s| !s.is_empty()),
         aws: aws.clone(),
     };
     if kind == CatalogKind::Sql && !catalog.uri.starts_with("sqlite:") {
         return Err(v.err("catalog.uri", format!("expected a sqlite: URL, got {:?}", catalog.uri)));
+    }
+    if kind == CatalogKind::Rest && !(catalog.uri.starts_with("http://") || catalog.uri.starts_with("https://")) {
+        return Err(v.err("catalog.uri", format!("expected the REST catalog's http(s):// URL, got {:?}", catalog.uri)));
     }
 
     let checkpoint = match v.one_of("checkpoint.type", raw.checkpoint.r#type, "local", &["local", "dynamodb"])?.as_str() {

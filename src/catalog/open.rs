@@ -3,6 +3,8 @@
 //! - `sql` (embedded default): Iceberg's SQL catalog on SQLite with a local-directory warehouse —
 //!   the same catalog layout pyiceberg's `SqlCatalog` reads (the catalog name must match).
 //! - `glue`: our Glue catalog (catalog/glue.rs) with the warehouse on S3.
+//! - `rest`: any Iceberg REST catalog (iceberg-catalog-rest); the server places tables and may
+//!   hand out storage settings, merged over ours.
 //!
 //! Glue (and a SQL catalog whose warehouse is not local) get a FileIO that resolves `file://` and
 //! `s3://` paths. S3 is reached at the configured region/endpoint with credentials from the
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use iceberg::io::{FileIOBuilder, LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory};
 use iceberg::{Catalog, CatalogBuilder, Runtime};
+use iceberg_catalog_rest::{REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE, RestCatalogBuilder};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalogBuilder,
 };
@@ -50,6 +53,20 @@ pub async fn open_catalog(cfg: &CatalogConfig) -> Result<Arc<dyn Catalog>> {
             };
             let catalog = SqlCatalogBuilder::default()
                 .with_storage_factory(storage)
+                .load(&cfg.name, props)
+                .await?;
+            Ok(Arc::new(catalog))
+        }
+        CatalogKind::Rest => {
+            props.insert(REST_CATALOG_PROP_URI.to_string(), cfg.uri.clone());
+            if !cfg.warehouse.is_empty() {
+                props.insert(REST_CATALOG_PROP_WAREHOUSE.to_string(), cfg.warehouse.clone());
+            }
+            if let Some(token) = &cfg.token {
+                props.insert("token".to_string(), token.clone());
+            }
+            let catalog = RestCatalogBuilder::default()
+                .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
                 .load(&cfg.name, props)
                 .await?;
             Ok(Arc::new(catalog))

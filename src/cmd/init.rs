@@ -13,7 +13,9 @@ pub async fn init(cfg: &Config) -> Result<()> {
     }
     let (_, _, report) = super::open_tables(cfg).await?;
     match cfg.catalog.kind {
-        CatalogKind::Sql => println!("catalog {} (namespace {})", cfg.catalog.uri, cfg.catalog.namespace),
+        CatalogKind::Sql | CatalogKind::Rest => {
+            println!("catalog {} (namespace {})", cfg.catalog.uri, cfg.catalog.namespace)
+        }
         CatalogKind::Glue => println!(
             "Glue database {} ({}), tables under {}",
             cfg.catalog.namespace,

@@ -9,5 +9,6 @@ mod kinesis;
 mod kpl;
 mod ops;
 mod pipeline;
+mod rest;
 mod restart;
 mod support;

@@ -139,16 +139,9 @@ impl KinesisApi {
 
     pub async fn shard_iterator(&self, shard: &ShardId, start: &StartAt) -> Result<String, ApiError> {
         let (kind, seq, ts) = start.parts();
-        let out = self
-            .client
-            .get_shard_iterator()
-            .stream_name(&self.stream)
-            .shard_id(shard.as_str())
-            .shard_iterator_type(kind)
-            .set_starting_sequence_number(seq)
-            .set_timestamp(ts)
-            .send()
-            .await.map_err(|e| {
+        let req = self.client.get_shard_iterator().stream_name(&self.stream).shard_id(shard.as_str());
+        let sent = req.shard_iterator_type(kind).set_starting_sequence_number(seq).set_timestamp(ts).send().await;
+        let out = sent.map_err(|e| {
             let kind = match e.as_service_error() {
                 Some(GetShardIteratorError::ProvisionedThroughputExceededException(_)) => FailureKind::Throttled,
                 Some(GetShardIteratorError::InternalFailureException(_)) => FailureKind::Transient,
@@ -212,6 +205,9 @@ impl KinesisApi {
             let desc = out.map_err(|e| {
                 let kind = match e.as_service_error() {
                     Some(DescribeStreamConsumerError::LimitExceededException(_)) => FailureKind::Throttled,
+                    // RegisterStreamConsumer also says "in use" while the stream is being
+                    // resharded; the consumer then does not exist yet: start over
+                    Some(DescribeStreamConsumerError::ResourceNotFoundException(_)) => FailureKind::Transient,
                     _ => classify(&e),
                 };
                 api_error("DescribeStreamConsumer", kind, &e)
@@ -299,7 +295,7 @@ impl Subscription {
                     },
                 };
                 let message = match e.as_service_error() {
-                    Some(s) => format!("{}: {}", s.code().unwrap_or("error"), s.message().unwrap_or("")),
+                    Some(s) => s.to_string(),
                     None => DisplayErrorContext(&e).to_string(),
                 };
                 ApiError { op: "SubscribeToShard event", kind, message }
