@@ -72,6 +72,47 @@ await_port kinesis-local "$KINESIS_PORT" "$KINESIS_LOG"
 export FLOE_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT"
 echo "==> kinesis-local on $FLOE_TEST_KINESIS_ENDPOINT (log: $KINESIS_LOG)"
 
+# rustberg, an Iceberg REST catalog server (Rust, from crates.io, pinned), for catalog.type = "rest".
+# Built once with `cargo install --debug` (no debug info) without TLS or cloud storage (a local
+# warehouse is all the tests need) into its own root; started on 127.0.0.1 with one API key (a
+# bearer token, role writer), a redb catalog file and a local warehouse directory.
+RUSTBERG_VERSION=0.3.0
+RUSTBERG_ROOT="${FLOE_RUSTBERG_ROOT:-$VENV-rustberg}"
+if [ "$(cat "$RUSTBERG_ROOT/.floe-version" 2>/dev/null)" != "$RUSTBERG_VERSION" ] || [ ! -x "$RUSTBERG_ROOT/bin/rustberg" ]; then
+  echo "==> building rustberg $RUSTBERG_VERSION into $RUSTBERG_ROOT (once)"
+  CARGO_TARGET_DIR="$RUSTBERG_ROOT/target" CARGO_PROFILE_DEV_DEBUG=false cargo install --quiet --locked --debug --no-default-features \
+    --features cli --version "$RUSTBERG_VERSION" --root "$RUSTBERG_ROOT" rustberg
+  rm -rf "$RUSTBERG_ROOT/target"
+  echo "$RUSTBERG_VERSION" >"$RUSTBERG_ROOT/.floe-version"
+fi
+REST_PORT=$(free_port)
+REST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/floe-rest-XXXXXX")
+REST_LOG="$REST_DIR/rustberg.log"
+export FLOE_TEST_REST_TOKEN="rb_floe_tests_$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')"
+cat >"$REST_DIR/rustberg.toml" <<EOF
+[server]
+host = "127.0.0.1"
+port = $REST_PORT
+[server.auth]
+api_key_enabled = true
+[[server.auth.api_keys]]
+name = "floe-tests"
+tenant = "default"
+roles = ["writer"]
+key_env = "FLOE_TEST_REST_TOKEN"
+[tls]
+enabled = false
+insecure_http = true
+[storage]
+catalog_url = "file://$REST_DIR/catalog"
+EOF
+"$RUSTBERG_ROOT/bin/rustberg" --dev --insecure-http --config "$REST_DIR/rustberg.toml" \
+  --warehouse "file://$REST_DIR/warehouse" >"$REST_LOG" 2>&1 &
+PIDS+=($!)
+await_port rustberg "$REST_PORT" "$REST_LOG"
+export FLOE_TEST_REST_ENDPOINT="http://127.0.0.1:$REST_PORT"
+echo "==> rustberg (Iceberg REST catalog) on $FLOE_TEST_REST_ENDPOINT (log: $REST_LOG)"
+
 echo "==> cargo test (target: ${CARGO_TARGET_DIR:-target})"
 cargo test --locked "$@"
 

@@ -779,6 +779,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rest_catalog_needs_an_http_endpoint_and_alone_takes_a_token() {
+        let e = load_str("[catalog]\ntype = \"rest\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("catalog.uri") && e.contains("http"), "{e}");
+        let e = load_str("[catalog]\ntype = \"rest\"\nuri = \"sqlite:x\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("catalog.uri"), "{e}");
+        let rest = "[catalog]\ntype = \"rest\"\nuri = \"https://catalog.example:8181/api\"\n";
+        let c = load_str(rest, vec![("FLOE_CATALOG_TOKEN", "t0k")]).unwrap();
+        assert_eq!(c.catalog.kind, CatalogKind::Rest);
+        assert_eq!((c.catalog.token.as_deref(), c.catalog.warehouse.as_str()), (Some("t0k"), ""));
+        let e = load_str("[catalog]\ntoken = \"t\"\n", vec![]).unwrap_err().to_string();
+        assert!(e.contains("catalog.token") && e.contains("rest"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_is_refused() {
         let e = load_str("[bronze]\nflush_intervall = \"1s\"\n", vec![]).unwrap_err().to_string();
         assert!(e.contains("unknown field `flush_intervall`"), "{e}");

@@ -14,6 +14,17 @@ fn endpoint() -> String {
     })
 }
 
+/// The API key the stand-in was started with (a bearer token).
+fn token() -> String {
+    std::env::var("FLOE_TEST_REST_TOKEN")
+        .unwrap_or_else(|_| panic!("FLOE_TEST_REST_TOKEN is not set: run the tests with scripts/test.sh"))
+}
+
+/// What pyiceberg's own RestCatalog sees of namespace `ns`.
+fn pyiceberg(ns: &str) -> Value {
+    reader_with("pyiceberg_rest.py", &[endpoint(), token(), ns.to_string()])
+}
+
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -21,7 +32,10 @@ fn n(v: &Value) -> u64 {
 /// `floe` on `lake` committing to namespace `ns` of the REST catalog.
 fn floe_rest(lake: &Lake, ns: &str) -> Command {
     let mut c = lake.floe();
-    c.env("FLOE_CATALOG_TYPE", "rest").env("FLOE_CATALOG_URI", endpoint()).env("FLOE_CATALOG_NAMESPACE", ns);
+    c.env("FLOE_CATALOG_TYPE", "rest")
+        .env("FLOE_CATALOG_URI", endpoint())
+        .env("FLOE_CATALOG_NAMESPACE", ns)
+        .env("FLOE_CATALOG_TOKEN", token());
     c
 }
 
@@ -44,7 +58,7 @@ fn rest_catalog_tables_are_read_by_pyiceberg_and_duckdb() {
     assert_eq!(unique + bad + duplicates, records, "silver + bad + dedup = records in");
 
     // pyiceberg through its own RestCatalog, against the same server
-    let py = reader_with("pyiceberg_rest.py", &[endpoint().as_str(), "-", &ns]);
+    let py = pyiceberg(&ns);
     assert_eq!(py["tables"], serde_json::json!([format!("{ns}.events"), format!("{ns}.events_bad")]));
     assert_eq!(n(&py["events_rows"]), unique);
     assert_eq!(n(&py["events_distinct_ids"]), unique, "no duplicate event id");
@@ -66,8 +80,13 @@ fn rest_catalog_tables_are_read_by_pyiceberg_and_duckdb() {
     // a second run on the drained spool commits nothing
     let out = floe_rest(&lake, &ns).args(["run", "--until-idle"]).output().unwrap();
     assert_success(&out, &["run --until-idle (again)"]);
-    let again = reader_with("pyiceberg_rest.py", &[endpoint().as_str(), "-", &ns]);
+    let again = pyiceberg(&ns);
     assert_eq!(again["metadata_location"], py["metadata_location"], "nothing committed by a run with nothing to do");
+
+    // a wrong token is refused with the server's reason, before anything is written
+    let out = floe_rest(&lake, &ns).env("FLOE_CATALOG_TOKEN", "not-the-key").args(["run", "--until-idle"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("401") && stderr.contains("NotAuthorizedException"), "{stderr}");
 }
 
 /// Three floe processes on their own spools commit to one REST table at the same time: the
@@ -110,7 +129,7 @@ fn concurrent_floe_committers_on_a_rest_table_lose_nothing() {
     }
     assert_eq!(committed, expected_rows);
     assert!(conflicts > 0, "the committers never collided: the test proves nothing about concurrency");
-    let py = reader_with("pyiceberg_rest.py", &[endpoint().as_str(), "-", &ns]);
+    let py = pyiceberg(&ns);
     assert_eq!(n(&py["events_rows"]), expected_rows, "rows = acknowledged writes (conflicts: {conflicts})");
     assert_eq!(n(&py["events_distinct_ids"]), expected_rows);
     assert_eq!(py["watermarks"].as_object().unwrap().len(), 2 * WORKERS, "every worker's shards: {}", py["watermarks"]);
