@@ -145,6 +145,8 @@ class Proxy(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the caller gave up (its own timeout) and will retry
         finally:
             conn.close()
 
