@@ -46,22 +46,22 @@ PUT_S=$(echo "$(date +%s.%N) - $START" | bc)
 export AWS_ENDPOINT_URL=$EP AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 # cpu seconds (user + sys), wall seconds, peak RSS (KiB) of a command
 measure() { /usr/bin/time -f "%U %S %e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; read -r u s e m <"$WORK/time"; echo "$(echo "$u + $s" | bc) $e $m"; }
+echo "user records: $N, put into kinesis-local in ${PUT_S}s"
+# CPU µs per record = CPU seconds per 1M records; rows are printed as each consumer finishes
+printf '| consumer | records read | CPU s | CPU s per 1M records | wall s | records/s | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n'
+row() {
+  local read; read=$("$PY" -c "import json; d = json.load(open('$WORK/out')); print(d['counters']['records_read'] if 'counters' in d else d['records'])")
+  printf '| %s | %d | %.2f | %.1f | %.1f | %.0f | %d |\n' "$1" "$read" "$2" "$(echo "$2 * 1000000 / $N" | bc -l)" "$3" \
+    "$(echo "$read / $3" | bc -l)" "$(($4 / 1024))"
+}
 read -r FC FE FM < <(FLOE_SOURCE_TYPE=kinesis FLOE_SOURCE_STREAM=bench FLOE_SOURCE_READ_RECORDS=10000 \
   FLOE_SOURCE_POLL_INTERVAL=200ms measure "$FLOE" --warehouse "$WORK/wh" run --bronze-only --until-idle --json)
-FREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['counters']['records_read'])")
+row "floe run --bronze-only --until-idle ($PROFILE): GetRecords, KPL split, Parquet bronze, checkpoints" "$FC" "$FE" "$FM"
 read -r RC RE RM < <(measure "$PY" tests/it/readers/kinesis_tool.py "$EP" read bench)
-RREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['records'])")
+row "reference: boto3 GetRecords + aws-kinesis-agg (reads and splits only)" "$RC" "$RE" "$RM"
 read -r EC EE EM < <(AWS_ENDPOINT_URL=$EFO_EP FLOE_SOURCE_TYPE=kinesis FLOE_SOURCE_STREAM=bench FLOE_SOURCE_CONSUMER=efo \
   measure "$FLOE" --warehouse "$WORK/wh-efo" run --bronze-only --until-idle --json)
-EREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['counters']['records_read'])")
-read -r XC XE XM < <(measure "$PY" tests/it/readers/kinesis_tool.py "$EFO_EP" read-efo bench)
-XREAD=$("$PY" -c "import json; print(json.load(open('$WORK/out'))['records'])")
-echo "user records: $N (read by floe: $FREAD polling, $EREAD efo; by the references: $RREAD polling, $XREAD efo); put took ${PUT_S}s"
-# CPU µs per record = CPU seconds per 1M records
-printf '| consumer | CPU s | CPU s per 1M records | wall s | peak RSS MiB |\n|---|---:|---:|---:|---:|\n'
-row() { printf '| %s | %.2f | %.1f | %.1f | %d |\n' "$1" "$2" "$(echo "$2 * 1000000 / $N" | bc -l)" "$3" "$(($4 / 1024))"; }
-row "floe run --bronze-only --until-idle ($PROFILE): reads, splits KPL, writes Parquet bronze, checkpoints" "$FC" "$FE" "$FM"
-row "reference: boto3 GetRecords + aws-kinesis-agg (reads and splits only)" "$RC" "$RE" "$RM"
 row "floe, source.consumer = efo ($PROFILE): SubscribeToShard, same bronze" "$EC" "$EE" "$EM"
+read -r XC XE XM < <(measure "$PY" tests/it/readers/kinesis_tool.py "$EFO_EP" read-efo bench)
 row "reference: boto3 SubscribeToShard + aws-kinesis-agg (reads and splits only)" "$XC" "$XE" "$XM"
 echo "CPU ratio (reference / floe): polling $(echo "$RC / $FC" | bc -l | cut -c1-5)x, efo $(echo "$XC / $EC" | bc -l | cut -c1-5)x"
