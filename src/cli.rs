@@ -41,13 +41,19 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the loader: bronze (source → raw objects) and silver (raw objects → Iceberg tables).
-    #[command(after_help = "Examples:\n  floe run --demo                         # generate 1M events and load them\n  floe run --until-idle --spool ./incoming  # load what is there, then exit\n  floe run --config floe.toml               # daemon; stops cleanly on SIGTERM")]
+    #[command(
+        after_help = "Examples:\n  floe run --demo                         # generate 1M events and load them\n  floe run --until-idle --spool ./incoming  # load what is there, then exit\n  floe run --config floe.toml               # daemon; stops cleanly on SIGTERM"
+    )]
     Run(RunArgs),
     /// Write synthetic product-analytics events (with duplicates and malformed records) into the spool.
-    #[command(after_help = "Example:\n  floe generate --events 100000 --shards 4 --duplicate-rate 0.02 --malformed-rate 0.01")]
+    #[command(
+        after_help = "Example:\n  floe generate --events 100000 --shards 4 --duplicate-rate 0.02 --malformed-rate 0.01"
+    )]
     Generate(GenerateArgs),
     /// Run SQL over the catalog's tables and print the result.
-    #[command(after_help = "Examples:\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\"")]
+    #[command(
+        after_help = "Examples:\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\""
+    )]
     Query(QueryArgs),
     /// Per-shard checkpoint, watermark and backlog; per-table totals.
     #[command(after_help = "Example:\n  floe status --json")]

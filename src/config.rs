@@ -360,8 +360,10 @@ impl Config {
             region: aws_env("AWS_REGION").or_else(|| aws_env("AWS_DEFAULT_REGION")),
             endpoint: aws_env("AWS_ENDPOINT_URL"),
         };
-        let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(tree)).map_err(|e| {
-            Error::Config { file: origin.clone(), key: "(structure)".into(), message: e.message().to_string() }
+        let raw: RawConfig = RawConfig::deserialize(toml::Value::Table(tree)).map_err(|e| Error::Config {
+            file: origin.clone(),
+            key: "(structure)".into(),
+            message: e.message().to_string(),
         })?;
         let mut cfg = validate(raw, &Origin(origin), overrides, &aws_env)?;
         cfg.unknown_env = unknown_env;
@@ -427,8 +429,7 @@ impl V<'_> {
     }
     fn duration(&self, key: &str, v: Option<String>, default: &str) -> Result<Duration> {
         let s = v.unwrap_or_else(|| default.to_string());
-        humantime::parse_duration(&s)
-            .map_err(|_| self.err(key, format!("expected a duration like \"30s\", got {s:?}")))
+        humantime::parse_duration(&s).map_err(|_| self.err(key, format!("expected a duration like \"30s\", got {s:?}")))
     }
     fn bytes(&self, key: &str, v: Option<String>, default: &str) -> Result<u64> {
         let s = v.unwrap_or_else(|| default.to_string());
@@ -466,7 +467,10 @@ fn fan_out(v: &V, kind: SourceKind, consumer: Option<String>, name: Option<Strin
     let name = name.unwrap_or_else(|| "floe".to_string());
     // Kinesis: 1-128 characters of [a-zA-Z0-9_.-]
     if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(v.err("source.consumer_name", format!("expected 1-128 characters of letters, digits, _ . -, got {name:?}")));
+        return Err(v.err(
+            "source.consumer_name",
+            format!("expected 1-128 characters of letters, digits, _ . -, got {name:?}"),
+        ));
     }
     Ok(Some(name))
 }
@@ -521,7 +525,9 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
     let stream = match (kind, raw.source.stream) {
         (_, Some(s)) => s,
         (SourceKind::Spool, None) => "spool".to_string(),
-        (SourceKind::Kinesis, None) => return Err(v.err("source.stream", "source.type = \"kinesis\" needs the stream name")),
+        (SourceKind::Kinesis, None) => {
+            return Err(v.err("source.stream", "source.type = \"kinesis\" needs the stream name"));
+        }
     };
     crate::model::ShardId::new(stream.clone()).map_err(|e| v.err("source.stream", e.to_string()))?;
     let start_raw = raw.source.start_position.unwrap_or_else(|| "trim_horizon".to_string());
@@ -552,12 +558,8 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         fan_out: fan_out(&v, kind, raw.source.consumer, raw.source.consumer_name)?,
     };
 
-    let format = v.one_of(
-        "bronze.format",
-        o.bronze_format.clone().or(raw.bronze.format),
-        "parquet",
-        &["parquet", "jsonl"],
-    )?;
+    let format =
+        v.one_of("bronze.format", o.bronze_format.clone().or(raw.bronze.format), "parquet", &["parquet", "jsonl"])?;
     let location = raw.bronze.location.unwrap_or_else(|| file_url(&warehouse.join("bronze")));
     if !(location.starts_with("file://") || location.starts_with("s3://")) {
         return Err(v.err("bronze.location", format!("expected a file:// or s3:// URL, got {location:?}")));
@@ -610,20 +612,32 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
     };
     match kind {
         CatalogKind::Sql if !(catalog_warehouse.starts_with("file://") || catalog_warehouse.starts_with("s3://")) => {
-            return Err(v.err("catalog.warehouse", format!("expected a file:// or s3:// URL, got {catalog_warehouse:?}")));
+            return Err(
+                v.err("catalog.warehouse", format!("expected a file:// or s3:// URL, got {catalog_warehouse:?}"))
+            );
         }
         CatalogKind::Glue if !catalog_warehouse.starts_with("s3://") => {
-            return Err(v.err("catalog.warehouse", format!("Glue tables live on S3: expected s3://bucket/prefix, got {catalog_warehouse:?}")));
+            return Err(v.err(
+                "catalog.warehouse",
+                format!("Glue tables live on S3: expected s3://bucket/prefix, got {catalog_warehouse:?}"),
+            ));
         }
         _ => {}
     }
     if kind == CatalogKind::Glue {
         // Glue database names: lower case letters, digits and underscores (what Athena accepts).
-        if namespace.is_empty() || !namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(v.err("catalog.namespace", format!("a Glue database name is lower-case letters, digits and _, got {namespace:?}")));
+        if namespace.is_empty() || !namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(v.err(
+                "catalog.namespace",
+                format!("a Glue database name is lower-case letters, digits and _, got {namespace:?}"),
+            ));
         }
         if raw.catalog.uri.is_some() {
-            return Err(v.err("catalog.uri", "only used by catalog.type = \"sql\"; Glue is reached through aws.endpoint / AWS_ENDPOINT_URL"));
+            return Err(v.err(
+                "catalog.uri",
+                "only used by catalog.type = \"sql\"; Glue is reached through aws.endpoint / AWS_ENDPOINT_URL",
+            ));
         }
     }
     if kind == CatalogKind::Rest && raw.catalog.uri.is_none() {
@@ -636,10 +650,7 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         kind,
         name: raw.catalog.name.unwrap_or_else(|| "floe".to_string()),
         namespace,
-        uri: raw
-            .catalog
-            .uri
-            .unwrap_or_else(|| format!("sqlite:{}?mode=rwc", warehouse.join("catalog.db").display())),
+        uri: raw.catalog.uri.unwrap_or_else(|| format!("sqlite:{}?mode=rwc", warehouse.join("catalog.db").display())),
         warehouse: catalog_warehouse,
         catalog_id: raw.catalog.catalog_id.filter(|s| !s.is_empty()),
         token: raw.catalog.token.filter(|s| !s.is_empty()),
@@ -652,7 +663,8 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         return Err(v.err("catalog.uri", format!("expected the REST catalog's http(s):// URL, got {:?}", catalog.uri)));
     }
 
-    let checkpoint = match v.one_of("checkpoint.type", raw.checkpoint.r#type, "local", &["local", "dynamodb"])?.as_str() {
+    let checkpoint = match v.one_of("checkpoint.type", raw.checkpoint.r#type, "local", &["local", "dynamodb"])?.as_str()
+    {
         "dynamodb" => {
             if source.kind != SourceKind::Kinesis {
                 return Err(v.err("checkpoint.type", "DynamoDB leases share a Kinesis stream: set source.type = \"kinesis\" (a local spool has one reader)"));
@@ -660,8 +672,14 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
             let table = raw.checkpoint.table.filter(|t| !t.is_empty()).ok_or_else(|| {
                 v.err("checkpoint.table", "checkpoint.type = \"dynamodb\" needs the lease table's name")
             })?;
-            if table.len() < 3 || table.len() > 255 || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
-                return Err(v.err("checkpoint.table", format!("not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .): {table:?}")));
+            if table.len() < 3
+                || table.len() > 255
+                || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(v.err(
+                    "checkpoint.table",
+                    format!("not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .): {table:?}"),
+                ));
             }
             let lease_duration = v.duration("checkpoint.lease_duration", raw.checkpoint.lease_duration, "10s")?;
             if lease_duration < Duration::from_secs(1) {
@@ -684,7 +702,8 @@ fn validate(raw: RawConfig, origin: &Origin, o: &Overrides, aws_env: &AwsEnv) ->
         absolute(&raw.checkpoint.path.map(PathBuf::from).unwrap_or_else(|| warehouse.join("checkpoints.json")));
 
     let metrics_port = v.count("metrics.port", raw.metrics.port, 0, 0, 65_535)? as u16;
-    let emf_interval = Some(v.duration("metrics.emf_interval", raw.metrics.emf_interval, "0s")?).filter(|d| !d.is_zero());
+    let emf_interval =
+        Some(v.duration("metrics.emf_interval", raw.metrics.emf_interval, "0s")?).filter(|d| !d.is_zero());
     let drain_deadline = v.duration("shutdown.drain_deadline", raw.shutdown.drain_deadline, "25s")?;
     Ok(Config {
         origin: origin.0.clone(),
@@ -723,11 +742,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("floe.toml");
         std::fs::write(&p, text).unwrap();
-        Config::load(
-            Some(&p),
-            env.into_iter().map(|(a, b)| (a.to_string(), b.to_string())),
-            &Overrides::default(),
-        )
+        Config::load(Some(&p), env.into_iter().map(|(a, b)| (a.to_string(), b.to_string())), &Overrides::default())
     }
 
     #[test]
@@ -753,9 +768,13 @@ mod tests {
         let kinesis = "[source]\ntype = \"kinesis\"\nstream = \"s\"\n[checkpoint]\ntype = \"dynamodb\"\n";
         let e = load_str(kinesis, vec![]).unwrap_err().to_string();
         assert!(e.contains("checkpoint.table"), "{e}");
-        let c = load_str(kinesis, vec![("FLOE_CHECKPOINT_TABLE", "leases"), ("FLOE_CHECKPOINT_WORKER_ID", "w1")]).unwrap();
+        let c =
+            load_str(kinesis, vec![("FLOE_CHECKPOINT_TABLE", "leases"), ("FLOE_CHECKPOINT_WORKER_ID", "w1")]).unwrap();
         let CheckpointKind::DynamoDb(l) = c.checkpoint else { panic!("not dynamodb") };
-        assert_eq!((l.table.as_str(), l.worker_id.as_str(), l.lease_duration), ("leases", "w1", Duration::from_secs(10)));
+        assert_eq!(
+            (l.table.as_str(), l.worker_id.as_str(), l.lease_duration),
+            ("leases", "w1", Duration::from_secs(10))
+        );
         let e = load_str("[checkpoint]\ntable = \"t1\"\n", vec![]).unwrap_err().to_string();
         assert!(e.contains("only used by"), "{e}");
     }
@@ -766,7 +785,8 @@ mod tests {
         assert_eq!(load_str(kinesis, vec![]).unwrap().source.fan_out, None, "polling is the default");
         let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo")]).unwrap();
         assert_eq!(c.source.fan_out.as_deref(), Some("floe"));
-        let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "app-1.v2")]).unwrap();
+        let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "app-1.v2")])
+            .unwrap();
         assert_eq!(c.source.fan_out.as_deref(), Some("app-1.v2"));
         let e = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "no spaces")]);
         assert!(e.unwrap_err().to_string().contains("source.consumer_name"));
@@ -840,7 +860,8 @@ mod tests {
     fn glue_needs_an_s3_warehouse_and_takes_the_aws_environment() {
         let e = load_str("[catalog]\ntype = \"glue\"\n", vec![]).unwrap_err().to_string();
         assert!(e.contains("catalog.warehouse") && e.contains("s3://"), "{e}");
-        let e = load_str("[catalog]\ntype = \"glue\"\nwarehouse = \"file:///tmp/w\"\n", vec![]).unwrap_err().to_string();
+        let e =
+            load_str("[catalog]\ntype = \"glue\"\nwarehouse = \"file:///tmp/w\"\n", vec![]).unwrap_err().to_string();
         assert!(e.contains("Glue tables live on S3"), "{e}");
         let e = load_str("[catalog]\ntype = \"glue\"\nwarehouse = \"s3://b/w\"\nnamespace = \"My-Db\"\n", vec![])
             .unwrap_err()

@@ -78,7 +78,11 @@ impl Error {
     /// commit conflicts are; bad definitions and bad configuration are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Config { .. } | Error::Definition { .. } | Error::Invalid(_) | Error::Source(_) | Error::Cancelled => false,
+            Error::Config { .. }
+            | Error::Definition { .. }
+            | Error::Invalid(_)
+            | Error::Source(_)
+            | Error::Cancelled => false,
             Error::CommitConflict { .. } | Error::LeaseLost { .. } => true,
             Error::Checkpoint { transient, .. } => *transient,
             Error::Io { source, .. } => matches!(
@@ -112,6 +116,8 @@ pub fn iceberg_is_transient(e: &iceberg::Error) -> bool {
     e.retryable()
         || matches!(
             e.kind(),
-            iceberg::ErrorKind::Unexpected | iceberg::ErrorKind::PreconditionFailed | iceberg::ErrorKind::CatalogCommitConflicts
+            iceberg::ErrorKind::Unexpected
+                | iceberg::ErrorKind::PreconditionFailed
+                | iceberg::ErrorKind::CatalogCommitConflicts
         )
 }

@@ -62,7 +62,12 @@ struct AppState {
 }
 
 /// Serve until `cancel`; binds all interfaces (the container's port mapping decides exposure).
-pub async fn serve(port: u16, metrics: PrometheusHandle, readiness: Arc<Readiness>, cancel: CancellationToken) -> Result<()> {
+pub async fn serve(
+    port: u16,
+    metrics: PrometheusHandle,
+    readiness: Arc<Readiness>,
+    cancel: CancellationToken,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
         .await
         .map_err(|e| Error::invalid(format!("metrics.port {port}: cannot listen: {e}")))?;

@@ -112,7 +112,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Init => cmd::init::init(&cfg).await?,
         Command::Healthcheck(a) => {
             let port = a.port.unwrap_or(cfg.metrics_port);
-            anyhow::ensure!(port != 0, "metrics.port is 0 (the health endpoint is off); pass --port or set FLOE_METRICS_PORT");
+            anyhow::ensure!(
+                port != 0,
+                "metrics.port is 0 (the health endpoint is off); pass --port or set FLOE_METRICS_PORT"
+            );
             let path = if a.ready { "/readyz" } else { "/healthz" };
             let status = floe::http::get_status(port, path).await?;
             anyhow::ensure!(status == 200, "{path} answered {status}");
@@ -122,7 +125,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Start /metrics, /healthz and /readyz when `metrics.port` is set.
-fn start_http(cfg: &Config, cancel: tokio_util::sync::CancellationToken) -> anyhow::Result<Option<Arc<floe::http::Readiness>>> {
+fn start_http(
+    cfg: &Config,
+    cancel: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<Arc<floe::http::Readiness>>> {
     if cfg.metrics_port == 0 {
         return Ok(None);
     }

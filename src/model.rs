@@ -46,9 +46,7 @@ impl SequenceNumber {
     pub fn new(s: impl Into<String>) -> Result<Self> {
         let s = s.into();
         if s.is_empty() || s.len() > 129 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::invalid(format!(
-                "sequence number {s:?}: expected 1 to 129 decimal digits"
-            )));
+            return Err(Error::invalid(format!("sequence number {s:?}: expected 1 to 129 decimal digits")));
         }
         // Canonical form without leading zeros, so equal numbers have equal strings (keys, maps).
         let trimmed = s.trim_start_matches('0');

@@ -67,7 +67,10 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     describe_counter!(LEASES_LOST, "Leases taken over from this worker (it stopped writing those shards)");
     describe_counter!(THROTTLED, "Source reads refused for throughput (backed off and retried), per shard");
     describe_gauge!(CATALOG_REACHABLE, "1 when the last catalog check succeeded");
-    describe_counter!(SUBSCRIPTIONS, "Enhanced fan-out subscriptions opened (the service ends each after 5 minutes), per shard");
+    describe_counter!(
+        SUBSCRIPTIONS,
+        "Enhanced fan-out subscriptions opened (the service ends each after 5 minutes), per shard"
+    );
     Ok(handle)
 }
 
@@ -124,11 +127,7 @@ pub fn shard_stopped(shard: &str) {
 
 /// Running shards whose reader got no answer for `threshold` or longer, with how long.
 pub fn stuck_shards(threshold: Duration) -> Vec<(String, Duration)> {
-    shard_reads()
-        .iter()
-        .map(|(s, t)| (s.clone(), t.elapsed()))
-        .filter(|(_, d)| *d >= threshold)
-        .collect()
+    shard_reads().iter().map(|(s, t)| (s.clone(), t.elapsed())).filter(|(_, d)| *d >= threshold).collect()
 }
 
 /// Commits the catalog refused because another writer got there first (all tables, this process).

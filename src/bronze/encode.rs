@@ -48,7 +48,9 @@ pub fn to_batch(shard: &ShardId, records: &[Record], ingest_ts_micros: i64) -> R
             TimestampMicrosecondArray::from_iter_values(records.iter().map(|r| r.arrival_ts_micros))
                 .with_timezone("UTC"),
         ),
-        Arc::new(TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(ingest_ts_micros, n)).with_timezone("UTC")),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(ingest_ts_micros, n)).with_timezone("UTC"),
+        ),
     ];
     Ok(RecordBatch::try_new(bronze_schema(), cols)?)
 }
@@ -62,12 +64,13 @@ pub const LEASE_EPOCH_KEY: &str = "floe.lease_epoch";
 pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32, lease_epoch: Option<u64>) -> Result<Bytes> {
     match format {
         BronzeFormat::Parquet => {
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
-                .set_key_value_metadata(
-                    lease_epoch.map(|e| vec![parquet::file::metadata::KeyValue::new(LEASE_EPOCH_KEY.to_string(), e.to_string())]),
-                )
-                .build();
+            let props =
+                WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+                    .set_key_value_metadata(lease_epoch.map(|e| {
+                        vec![parquet::file::metadata::KeyValue::new(LEASE_EPOCH_KEY.to_string(), e.to_string())]
+                    }))
+                    .build();
             let mut buf = Vec::new();
             let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
             w.write(batch)?;
@@ -196,9 +199,7 @@ fn from_json_lines(lines: &[JsonLine]) -> Result<RecordBatch> {
 
 /// Downcast an Arrow column, with an error instead of a panic when the type is not the expected one.
 pub fn downcast<T: Array + 'static>(a: &ArrayRef) -> Result<&T> {
-    a.as_any()
-        .downcast_ref::<T>()
-        .ok_or_else(|| Error::invalid(format!("unexpected column type {}", a.data_type())))
+    a.as_any().downcast_ref::<T>().ok_or_else(|| Error::invalid(format!("unexpected column type {}", a.data_type())))
 }
 
 #[cfg(test)]

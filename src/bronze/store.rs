@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::{Attribute, ObjectStore, ObjectStoreExt, PutOptions};
 use object_store::path::Path as ObjPath;
+use object_store::{Attribute, ObjectStore, ObjectStoreExt, PutOptions};
 
 use super::layout::BronzeKey;
 use crate::config::AwsSettings;
@@ -62,7 +62,11 @@ impl BronzeStore {
 
     fn location(&self, key: &BronzeKey) -> ObjPath {
         let rel = key.path();
-        if self.prefix.as_ref().is_empty() { ObjPath::from(rel) } else { ObjPath::from(format!("{}/{rel}", self.prefix)) }
+        if self.prefix.as_ref().is_empty() {
+            ObjPath::from(rel)
+        } else {
+            ObjPath::from(format!("{}/{rel}", self.prefix))
+        }
     }
 
     /// Write `bytes` under `key` and return once the object is durable. `lease_epoch` (when
@@ -77,9 +81,11 @@ impl BronzeStore {
         self.store.put_opts(&location, bytes.into(), opts).await?;
         if let Some(root) = &self.local_root {
             let file = root.join(location.as_ref());
-            tokio::task::spawn_blocking(move || std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| Error::io(file, e)))
-                .await
-                .map_err(|e| Error::invalid(format!("fsync task failed: {e}")))??;
+            tokio::task::spawn_blocking(move || {
+                std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(|e| Error::io(file, e))
+            })
+            .await
+            .map_err(|e| Error::invalid(format!("fsync task failed: {e}")))??;
         }
         Ok(location)
     }
@@ -95,9 +101,11 @@ impl BronzeStore {
         Ok(metas
             .into_iter()
             .filter_map(|m| {
-                BronzeKey::parse(m.location.as_ref())
-                    .filter(|k| k.stream == stream)
-                    .map(|key| BronzeObject { key, location: m.location, size: m.size })
+                BronzeKey::parse(m.location.as_ref()).filter(|k| k.stream == stream).map(|key| BronzeObject {
+                    key,
+                    location: m.location,
+                    size: m.size,
+                })
             })
             .collect())
     }

@@ -70,7 +70,9 @@ pub struct BatchCommit {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
-    Committed { snapshot_id: i64 },
+    Committed {
+        snapshot_id: i64,
+    },
     /// Every shard of the batch was already covered (a retry after a commit whose answer was
     /// lost): nothing was committed and the batch's files were deleted.
     AlreadyCovered,

@@ -102,18 +102,20 @@ impl GlueCatalog {
                 }
                 _ => sdk_error("GetTable", e),
             })?;
-        let table = out
-            .table()
-            .ok_or_else(|| Error::new(ErrorKind::Unexpected, format!("Glue GetTable {ident}: no table in the answer")))?;
-        let params = table.parameters();
-        let is_iceberg =
-            params.and_then(|p| p.get(TABLE_TYPE_PROP)).is_some_and(|t| t.eq_ignore_ascii_case("iceberg"));
-        let metadata_location = params.and_then(|p| p.get(METADATA_LOCATION_PROP)).filter(|_| is_iceberg).ok_or_else(|| {
-            Error::new(
-                ErrorKind::DataInvalid,
-                format!("Glue table {ident} is not an Iceberg table (no table_type=ICEBERG with a metadata_location)"),
-            )
+        let table = out.table().ok_or_else(|| {
+            Error::new(ErrorKind::Unexpected, format!("Glue GetTable {ident}: no table in the answer"))
         })?;
+        let params = table.parameters();
+        let is_iceberg = params.and_then(|p| p.get(TABLE_TYPE_PROP)).is_some_and(|t| t.eq_ignore_ascii_case("iceberg"));
+        let metadata_location =
+            params.and_then(|p| p.get(METADATA_LOCATION_PROP)).filter(|_| is_iceberg).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::DataInvalid,
+                    format!(
+                        "Glue table {ident} is not an Iceberg table (no table_type=ICEBERG with a metadata_location)"
+                    ),
+                )
+            })?;
         Ok(Entry { metadata_location: metadata_location.clone(), version_id: table.version_id().map(str::to_string) })
     }
 
@@ -173,13 +175,8 @@ fn table_input(name: &str, metadata: &TableMetadata, location: &str, previous: O
 }
 
 fn storage_descriptor(metadata: &TableMetadata) -> Result<StorageDescriptor> {
-    let columns = metadata
-        .current_schema()
-        .as_struct()
-        .fields()
-        .iter()
-        .map(|f| glue_column(f))
-        .collect::<Result<Vec<_>>>()?;
+    let columns =
+        metadata.current_schema().as_struct().fields().iter().map(|f| glue_column(f)).collect::<Result<Vec<_>>>()?;
     Ok(StorageDescriptor::builder().location(metadata.location()).set_columns(Some(columns)).build())
 }
 
@@ -263,7 +260,11 @@ impl Catalog for GlueCatalog {
         }
     }
 
-    async fn create_namespace(&self, namespace: &NamespaceIdent, properties: HashMap<String, String>) -> Result<Namespace> {
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<Namespace> {
         let db = Self::database_name(namespace)?;
         let location = properties.get(LOCATION_PROP).cloned().unwrap_or_else(|| format!("{}/{db}.db", self.warehouse));
         let mut input = DatabaseInput::builder().name(db).location_uri(&location);
@@ -274,7 +275,8 @@ impl Catalog for GlueCatalog {
                 _ => input = input.parameters(k, v),
             }
         }
-        let input = input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue database {db}: {e}")))?;
+        let input =
+            input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue database {db}: {e}")))?;
         self.client
             .create_database()
             .set_catalog_id(self.catalog_id.clone())
@@ -294,22 +296,18 @@ impl Catalog for GlueCatalog {
 
     async fn get_namespace(&self, namespace: &NamespaceIdent) -> Result<Namespace> {
         let db = Self::database_name(namespace)?;
-        let out = self
-            .client
-            .get_database()
-            .set_catalog_id(self.catalog_id.clone())
-            .name(db)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(GetDatabaseError::EntityNotFoundException(_)) => {
-                    Error::new(ErrorKind::NamespaceNotFound, format!("Glue has no database {db}"))
+        let out =
+            self.client.get_database().set_catalog_id(self.catalog_id.clone()).name(db).send().await.map_err(|e| {
+                match e.as_service_error() {
+                    Some(GetDatabaseError::EntityNotFoundException(_)) => {
+                        Error::new(ErrorKind::NamespaceNotFound, format!("Glue has no database {db}"))
+                    }
+                    _ => sdk_error("GetDatabase", e),
                 }
-                _ => sdk_error("GetDatabase", e),
             })?;
-        let database = out
-            .database()
-            .ok_or_else(|| Error::new(ErrorKind::Unexpected, format!("Glue GetDatabase {db}: no database in the answer")))?;
+        let database = out.database().ok_or_else(|| {
+            Error::new(ErrorKind::Unexpected, format!("Glue GetDatabase {db}: no database in the answer"))
+        })?;
         let mut props: HashMap<String, String> = database.parameters().cloned().unwrap_or_default();
         if let Some(l) = database.location_uri() {
             props.insert(LOCATION_PROP.to_string(), l.to_string());
@@ -338,7 +336,8 @@ impl Catalog for GlueCatalog {
                 _ => input = input.parameters(k, v),
             }
         }
-        let input = input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue database {db}: {e}")))?;
+        let input =
+            input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue database {db}: {e}")))?;
         self.client
             .update_database()
             .set_catalog_id(self.catalog_id.clone())
@@ -353,7 +352,10 @@ impl Catalog for GlueCatalog {
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
         let db = Self::database_name(namespace)?;
         if !self.list_tables(namespace).await?.is_empty() {
-            return Err(Error::new(ErrorKind::PreconditionFailed, format!("Glue database {db} still has Iceberg tables")));
+            return Err(Error::new(
+                ErrorKind::PreconditionFailed,
+                format!("Glue database {db} still has Iceberg tables"),
+            ));
         }
         self.client
             .delete_database()

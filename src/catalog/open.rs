@@ -51,10 +51,7 @@ pub async fn open_catalog(cfg: &CatalogConfig) -> Result<Arc<dyn Catalog>> {
             } else {
                 Arc::new(OpenDalResolvingStorageFactory::new())
             };
-            let catalog = SqlCatalogBuilder::default()
-                .with_storage_factory(storage)
-                .load(&cfg.name, props)
-                .await?;
+            let catalog = SqlCatalogBuilder::default().with_storage_factory(storage).load(&cfg.name, props).await?;
             Ok(Arc::new(catalog))
         }
         CatalogKind::Rest => {

@@ -131,7 +131,10 @@ fn plan_evolution(table: &Table, wanted: &Schema) -> Result<Vec<iceberg::spec::N
         if wanted.field_by_name(&f.name).is_none() && f.required {
             return Err(Error::Definition {
                 path: format!("catalog/{name}.toml"),
-                message: format!("required column {} is missing from the definition; dropping columns is not supported", f.name),
+                message: format!(
+                    "required column {} is missing from the definition; dropping columns is not supported",
+                    f.name
+                ),
             });
         }
     }

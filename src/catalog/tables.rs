@@ -107,7 +107,11 @@ impl TableDef {
                     c.name, c.r#type
                 ))
             })?);
-            let mut f = if c.required { NestedField::required(id, &c.name, ty) } else { NestedField::optional(id, &c.name, ty) };
+            let mut f = if c.required {
+                NestedField::required(id, &c.name, ty)
+            } else {
+                NestedField::optional(id, &c.name, ty)
+            };
             if let Some(d) = &c.doc {
                 f = f.with_doc(d);
             }
@@ -138,9 +142,14 @@ impl TableDef {
                 "month" => Transform::Month,
                 "day" => Transform::Day,
                 "hour" => Transform::Hour,
-                other => return Err(Error::invalid(format!("partition transform {other:?}: use identity, year, month, day or hour"))),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "partition transform {other:?}: use identity, year, month, day or hour"
+                    )));
+                }
             };
-            let name = if t == Transform::Identity { p.column.clone() } else { format!("{}_{}", p.column, p.transform) };
+            let name =
+                if t == Transform::Identity { p.column.clone() } else { format!("{}_{}", p.column, p.transform) };
             b = b.add_partition_field(id, name, t)?;
         }
         Ok(b.build())
@@ -202,8 +211,10 @@ pub fn load_defs(dir: Option<&Path>) -> Result<Vec<TableDef>> {
 pub fn bad_rows_schema() -> Result<Schema> {
     let s = |t| Type::Primitive(t);
     let fields = vec![
-        NestedField::required(1, "reason", s(PrimitiveType::String)).with_doc("the rule that failed, e.g. invalid_json"),
-        NestedField::optional(2, "detail", s(PrimitiveType::String)).with_doc("what exactly failed (field name, parser message)"),
+        NestedField::required(1, "reason", s(PrimitiveType::String))
+            .with_doc("the rule that failed, e.g. invalid_json"),
+        NestedField::optional(2, "detail", s(PrimitiveType::String))
+            .with_doc("what exactly failed (field name, parser message)"),
         NestedField::required(3, "raw", s(PrimitiveType::Binary)).with_doc("the record exactly as received"),
         NestedField::required(4, "source_shard_id", s(PrimitiveType::String)),
         NestedField::required(5, "source_sequence_number", s(PrimitiveType::String)),

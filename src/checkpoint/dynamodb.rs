@@ -103,7 +103,9 @@ impl LeaseTable {
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(KeySchemaElement::builder().attribute_name(KEY).key_type(KeyType::Hash).build().map_err(build_err)?)
+            .key_schema(
+                KeySchemaElement::builder().attribute_name(KEY).key_type(KeyType::Hash).build().map_err(build_err)?,
+            )
             .attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(KEY)
@@ -361,7 +363,8 @@ impl LeaseTable {
         expression: &str,
         values: Vec<(&'static str, &'static str, AttributeValue)>,
     ) -> Result<u64> {
-        let epoch = self.lock().get(shard).map(|h| h.epoch).ok_or_else(|| lost_err(shard, "not held by this worker"))?;
+        let epoch =
+            self.lock().get(shard).map(|h| h.epoch).ok_or_else(|| lost_err(shard, "not held by this worker"))?;
         let mut req = self
             .client
             .update_item()
@@ -417,7 +420,12 @@ where
 {
     let (transient, detail) = crate::aws::sdk_failure(
         &e,
-        &["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"],
+        &[
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+        ],
     );
     Error::Checkpoint { message: format!("{op} on lease table {table}: {detail}"), transient }
 }
@@ -437,7 +445,9 @@ fn parse_lease(item: &HashMap<String, AttributeValue>) -> std::result::Result<Le
     let shard_text = s("shard_id").ok_or("an item has no shard_id")?;
     let shard = ShardId::new(&shard_text).map_err(|e| format!("shard_id {shard_text:?}: {e}"))?;
     let parents = match item.get("parents").and_then(|v| v.as_ss().ok()) {
-        Some(ps) => ps.iter().map(|p| ShardId::new(p).map_err(|e| format!("parent {p:?}: {e}"))).collect::<Result<_, _>>()?,
+        Some(ps) => {
+            ps.iter().map(|p| ShardId::new(p).map_err(|e| format!("parent {p:?}: {e}"))).collect::<Result<_, _>>()?
+        }
         None => Vec::new(),
     };
     Ok(Lease {

@@ -374,7 +374,12 @@ impl BronzeLoop {
     }
 
     /// One worker alone: every readable shard not running is ours.
-    async fn local_round(&self, shards: &[ShardInfo], active: &HashSet<ShardId>, caught_up: &HashSet<ShardId>) -> Result<Round> {
+    async fn local_round(
+        &self,
+        shards: &[ShardInfo],
+        active: &HashSet<ShardId>,
+        caught_up: &HashSet<ShardId>,
+    ) -> Result<Round> {
         let mut round = Round::default();
         for s in shards {
             if self.checkpoints.get(&s.id).await.is_some_and(|c| c.ended) {
@@ -483,7 +488,8 @@ impl BronzeLoop {
     ) -> impl std::future::Future<Output = (ShardId, Result<()>)> + Send + 'static {
         let (tx, rx) = mpsc::channel(4);
         let writer = self.writer(&shard);
-        let reader = files::read_shard(shard.clone(), path, after, self.cfg.source.read_records, tx, self.cancel.clone());
+        let reader =
+            files::read_shard(shard.clone(), path, after, self.cfg.source.read_records, tx, self.cancel.clone());
         async move {
             let (r, w) = tokio::join!(reader, writer.run(rx));
             (shard, r.and(w))
@@ -544,7 +550,8 @@ fn start_for(
 ) -> Result<(StartAt, Option<Position>)> {
     Ok(match cp.and_then(|c| c.sequence_number.map(|q| (q, c.sub_sequence))) {
         Some((seq, sub)) => {
-            let seq = SequenceNumber::new(seq).map_err(|e| Error::invalid(format!("checkpoint of shard {}: {e}", s.id)))?;
+            let seq =
+                SequenceNumber::new(seq).map_err(|e| Error::invalid(format!("checkpoint of shard {}: {e}", s.id)))?;
             (StartAt::AtSequence(seq.clone()), Some(Position::new(seq, sub)))
         }
         None if has_listed_parent(s, shards) => (StartAt::TrimHorizon, None),
@@ -588,7 +595,12 @@ async fn shard_finished(
 /// Keep `/readyz` told about the bronze side: the lease table must have answered within a
 /// lease duration (else this worker cannot hold leases), and no running shard may have gone
 /// without an answer from the stream for `stuck_after`.
-async fn watch_shards(readiness: Arc<Readiness>, leases: Option<Arc<LeaseTable>>, stuck_after: Duration, stop: CancellationToken) {
+async fn watch_shards(
+    readiness: Arc<Readiness>,
+    leases: Option<Arc<LeaseTable>>,
+    stuck_after: Duration,
+    stop: CancellationToken,
+) {
     let started = std::time::Instant::now();
     loop {
         if let Some(t) = &leases {

@@ -116,7 +116,9 @@ pub async fn status(cfg: &Config) -> Result<Status> {
 /// Checkpoint, lease owner and epoch per shard, from whichever store `checkpoint.type` names.
 async fn shard_checkpoints(cfg: &Config) -> Result<BTreeMap<String, (ShardCheckpoint, Option<String>, Option<u64>)>> {
     Ok(match &cfg.checkpoint {
-        CheckpointKind::Local => read_file(&cfg.checkpoint_path)?.into_iter().map(|(k, c)| (k, (c, None, None))).collect(),
+        CheckpointKind::Local => {
+            read_file(&cfg.checkpoint_path)?.into_iter().map(|(k, c)| (k, (c, None, None))).collect()
+        }
         CheckpointKind::DynamoDb(settings) => {
             let sdk = crate::aws::sdk_config(&cfg.aws).await;
             LeaseTable::new(&sdk, &cfg.source.stream, settings)
@@ -152,7 +154,10 @@ fn totals(t: &iceberg::table::Table) -> BTreeMap<String, u64> {
     let Some(id) = meta.current_snapshot_id() else { return out };
     for s in iceberg::util::snapshot::ancestors_of(&meta, id) {
         for (k, v) in &s.summary().additional_properties {
-            if k.starts_with(commit::WATERMARK_PREFIX) || k.starts_with(commit::LEASE_EPOCH_PREFIX) || !k.starts_with("floe.") {
+            if k.starts_with(commit::WATERMARK_PREFIX)
+                || k.starts_with(commit::LEASE_EPOCH_PREFIX)
+                || !k.starts_with("floe.")
+            {
                 continue;
             }
             if let Ok(n) = v.parse::<u64>() {

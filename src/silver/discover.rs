@@ -93,7 +93,11 @@ mod tests {
 
     #[test]
     fn longer_retry_object_is_read_before_the_shorter_one() {
-        let p = plan(vec![obj("a", 0, 5), obj("a", 0, 9)], &Watermarks::new(), Budget { max_objects: 9, max_bytes: 1 << 30 });
+        let p = plan(
+            vec![obj("a", 0, 5), obj("a", 0, 9)],
+            &Watermarks::new(),
+            Budget { max_objects: 9, max_bytes: 1 << 30 },
+        );
         let lasts: Vec<u64> = p[&ShardId::new("a").unwrap()].iter().map(|o| o.key.last.to_u64().unwrap()).collect();
         assert_eq!(lasts, vec![9, 5]);
     }

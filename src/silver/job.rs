@@ -13,10 +13,10 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::compute::{cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
+use iceberg::Catalog;
 use iceberg::expr::Reference;
 use iceberg::spec::Datum;
 use iceberg::table::Table;
-use iceberg::Catalog;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::json::JsonDecoder;
@@ -204,7 +204,13 @@ impl SilverJob {
             rejected_by_reason: split.rejected_by_reason,
         };
         if let CommitOutcome::Committed { snapshot_id } = outcome {
-            self.counters.add_silver_batch(&report.table, report.records_in, report.rows, report.dedup_drops, &report.rejected_by_reason);
+            self.counters.add_silver_batch(
+                &report.table,
+                report.records_in,
+                report.rows,
+                report.dedup_drops,
+                &report.rejected_by_reason,
+            );
             tracing::info!(
                 table = %m.def.name, snapshot_id, objects = n_objects, records_in = report.records_in,
                 rows = report.rows, dedup_drops = report.dedup_drops,
@@ -274,7 +280,12 @@ impl SilverJob {
     /// Ids already in the table within the lookback window around the batch's event times, so
     /// a re-sent event is dropped even when its first copy was committed by an earlier batch.
     /// Memory is bounded by the window, not by the table.
-    async fn committed_ids(&self, table: &Table, t: &TableJob, decoded: &RecordBatch) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    async fn committed_ids(
+        &self,
+        table: &Table,
+        t: &TableJob,
+        decoded: &RecordBatch,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let Some(dedup) = &t.managed.def.dedup else {
             return Ok((Arc::new(Schema::new(vec![Field::new("_none", DataType::Utf8, true)])), vec![]));
         };
@@ -293,7 +304,9 @@ impl SilverJob {
         let window = self.dedup_lookback.as_micros() as i64;
         let pred = Reference::new(&dedup.time)
             .greater_than_or_equal_to(Datum::timestamptz_micros(lo.saturating_sub(window)))
-            .and(Reference::new(&dedup.time).less_than_or_equal_to(Datum::timestamptz_micros(hi.saturating_add(window))));
+            .and(
+                Reference::new(&dedup.time).less_than_or_equal_to(Datum::timestamptz_micros(hi.saturating_add(window))),
+            );
         let scan = table.scan().select([dedup.key.as_str()]).with_filter(pred).build()?;
         let batches: Vec<RecordBatch> = scan.to_arrow().await?.try_collect().await?;
         let out = batches
@@ -359,9 +372,7 @@ fn is_past(w: &Watermarks, shard: &ShardId, pos: &Position) -> bool {
 
 /// Per shard, the lower of two watermarks (a shard missing from either has none).
 fn lower_of(a: &Watermarks, b: &Watermarks) -> Watermarks {
-    a.iter()
-        .filter_map(|(s, pa)| b.get(s).map(|pb| (s.clone(), pa.clone().min(pb.clone()))))
-        .collect()
+    a.iter().filter_map(|(s, pa)| b.get(s).map(|pb| (s.clone(), pa.clone().min(pb.clone())))).collect()
 }
 
 fn restrict(w: &Watermarks, to: &Watermarks) -> Watermarks {
@@ -371,4 +382,3 @@ fn restrict(w: &Watermarks, to: &Watermarks) -> Watermarks {
 fn arrow_schema(table: &Table) -> Result<SchemaRef> {
     Ok(Arc::new(iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())?))
 }
-

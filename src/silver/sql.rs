@@ -32,7 +32,11 @@ impl Transform {
             None => BUILT_IN
                 .iter()
                 .find(|(n, _)| *n == def.name)
-                .map(|(n, t)| Transform { table: def.name.clone(), origin: format!("(built-in) sql/{n}.sql"), text: t.to_string() })
+                .map(|(n, t)| Transform {
+                    table: def.name.clone(),
+                    origin: format!("(built-in) sql/{n}.sql"),
+                    text: t.to_string(),
+                })
                 .ok_or_else(|| Error::Definition {
                     path: format!("sql/{}.sql", def.name),
                     message: "no built-in transform for this table; set silver.sql_dir".into(),
@@ -72,10 +76,7 @@ impl Transform {
         ctx.register_table("committed", Arc::new(MemTable::try_new(committed_schema, vec![vec![]])?))?;
         let df = ctx.sql(&self.text).await.map_err(|e| self.err(e.to_string()))?;
         let schema = df.schema();
-        let wanted = CONTROL_COLUMNS
-            .iter()
-            .map(|s| s.to_string())
-            .chain(def.columns.iter().map(|c| c.name.clone()));
+        let wanted = CONTROL_COLUMNS.iter().map(|s| s.to_string()).chain(def.columns.iter().map(|c| c.name.clone()));
         for name in wanted {
             if schema.field_with_unqualified_name(&name).is_err() {
                 return Err(self.err(format!("the result has no column {name}")));

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::compute::{cast, filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
 
@@ -93,7 +95,9 @@ pub fn split(
         }
     }
     if let Some(missing) = seen.iter().position(|s| !s) {
-        return Err(transform_err(format!("bronze row {missing} is missing from the result (one output row per input row)")));
+        return Err(transform_err(format!(
+            "bronze row {missing} is missing from the result (one output row per input row)"
+        )));
     }
     let records_in = needs.table.iter().filter(|x| **x).count() as u64;
     let bad = bad_batch(bronze, &bad_ords, bad_reason, bad_detail, bad_schema, now_micros)?;

@@ -110,12 +110,7 @@ impl SpoolReader {
             });
             self.offset += consumed as u64;
         }
-        Ok(ReadBatch {
-            shard: self.shard.clone(),
-            records,
-            end_of_shard: self.done,
-            bytes_read: self.offset - start,
-        })
+        Ok(ReadBatch { shard: self.shard.clone(), records, end_of_shard: self.done, bytes_read: self.offset - start })
     }
 }
 

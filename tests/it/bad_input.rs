@@ -22,7 +22,10 @@ fn every_kind_of_broken_record_becomes_a_bad_row_with_its_reason() {
         (b"42".to_vec(), Some("not_an_object")),
         (VALID.replace("\"web\"", "17").into_bytes(), Some("wrong_type")),
         (VALID.replace("\"event\":\"page_view\",", "").into_bytes(), Some("missing_field")),
-        (VALID.replace("\"event_id\":\"7d7e3d1c-5bb0-4a53-9a39-1e0b5e0c0a01\",", "").into_bytes(), Some("missing_field")),
+        (
+            VALID.replace("\"event_id\":\"7d7e3d1c-5bb0-4a53-9a39-1e0b5e0c0a01\",", "").into_bytes(),
+            Some("missing_field"),
+        ),
         (VALID.replace("2026-11-20T10:00:00.123Z", "20/11/2026 10:00").into_bytes(), Some("invalid_timestamp")),
         (VALID.replace("2026-11-20T10:00:00.123Z", "2026-13-45T99:00:00Z").into_bytes(), Some("invalid_timestamp")),
         (VALID.replace("7d7e3d1c-5bb0-4a53-9a39-1e0b5e0c0a01", "12345").into_bytes(), Some("invalid_uuid")),

@@ -9,10 +9,7 @@ use floe::error::Error;
 use floe::model::{Position, SequenceNumber, ShardId};
 
 fn wm(pairs: &[(&str, u64)]) -> Watermarks {
-    pairs
-        .iter()
-        .map(|(s, n)| (ShardId::new(*s).unwrap(), Position::new(SequenceNumber::from_u64(*n), 0)))
-        .collect()
+    pairs.iter().map(|(s, n)| (ShardId::new(*s).unwrap(), Position::new(SequenceNumber::from_u64(*n), 0))).collect()
 }
 
 fn batch(after: &[(&str, u64)], ends: &[(&str, u64)]) -> BatchCommit {

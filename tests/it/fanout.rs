@@ -24,7 +24,12 @@ fn start_efo_standin() -> (Daemon, u16) {
         .unwrap_or_else(|| panic!("FLOE_TEST_STANDINS_PYTHON is not set: run the tests with scripts/test.sh"));
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/kinesis_efo.py");
     let mut proxy = Daemon(
-        Command::new(python).arg(script).args([&endpoint(), SUBSCRIPTION_SECONDS]).stdout(Stdio::piped()).spawn().unwrap(),
+        Command::new(python)
+            .arg(script)
+            .args([&endpoint(), SUBSCRIPTION_SECONDS])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
     );
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.0.stdout.as_mut().unwrap()), &mut line).unwrap();
@@ -77,7 +82,8 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     let (read_a, read_b) = (metric_sum(&ma, "floe_records_in_total"), metric_sum(&mb, "floe_records_in_total"));
     assert!(read_a > 0 && read_b > 0, "both workers read: a {read_a}, b {read_b}");
     assert!(metric_sum(&mb, "floe_leases_taken_total") > 0, "b took leases:\n{mb}");
-    let subscriptions = metric_sum(&ma, "floe_source_subscriptions_total") + metric_sum(&mb, "floe_source_subscriptions_total");
+    let subscriptions =
+        metric_sum(&ma, "floe_source_subscriptions_total") + metric_sum(&mb, "floe_source_subscriptions_total");
     let stats: Value = serde_json::from_str(&get(proxy_port, "/stats").unwrap().1).unwrap();
     sigterm(&mut a, "a", &lake);
     sigterm(&mut b, "b", &lake);
@@ -86,14 +92,20 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert_eq!(stats["get_records"], 0, "no polling: {stats}");
     assert!(stats["expired"].as_u64().unwrap() >= 2, "subscriptions were ended and renewed: {stats}");
     assert!(stats["shard_ends"].as_u64().unwrap() >= 3, "the split's and the merge's parents ended: {stats}");
-    assert!(subscriptions >= stats["expired"].as_u64().unwrap(), "floe counted its subscriptions ({subscriptions}): {stats}");
+    assert!(
+        subscriptions >= stats["expired"].as_u64().unwrap(),
+        "floe counted its subscriptions ({subscriptions}): {stats}"
+    );
 
     // every acknowledged (shard, sequence, sub-sequence) exactly once; children after parents
     let bronze = bronze_of();
     let unique = exactly_once(&bronze);
     assert_eq!(unique, want, "bronze holds exactly the acknowledged records ({stats})");
     assert!(unique.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
-    assert!(assert_children_after_parents(&bronze, &tool(&["shards", &stream])) >= 4, "the stream was split and merged");
+    assert!(
+        assert_children_after_parents(&bronze, &tool(&["shards", &stream])) >= 4,
+        "the stream was split and merged"
+    );
 
     // each S3 object says which lease epoch wrote it, in its metadata as in its Parquet footer
     for o in bronze["objects"].as_array().unwrap() {
@@ -107,7 +119,11 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert_eq!(consumers, serde_json::json!([{"name": "floe-it", "status": "ACTIVE"}]));
 
     // a restart finds everything checkpointed: nothing is read again
-    let out = worker(&lake, &stream, &table, "c").envs(efo).args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
+    let out = worker(&lake, &stream, &table, "c")
+        .envs(efo)
+        .args(["run", "--bronze-only", "--until-idle", "--json"])
+        .output()
+        .unwrap();
     assert_success(&out, &["run --until-idle over EFO (again)"]);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");

@@ -37,14 +37,18 @@ fn glue_tables_on_s3_are_read_by_pyiceberg_and_duckdb() {
     assert_eq!(entry["table_type"], "EXTERNAL_TABLE");
     assert!(entry["location"].as_str().unwrap().ends_with("/events"), "{entry}");
     let columns = entry["columns"].as_array().unwrap();
-    let col = |name: &str| columns.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no column {name}: {entry}"));
+    let col =
+        |name: &str| columns.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no column {name}: {entry}"));
     assert_eq!(col("collector_tstamp")["type"], "timestamp", "timestamptz columns are accepted and mirrored");
     assert_eq!(col("event_id")["type"], "string");
     assert_eq!(col("source_sub_sequence")["parameters"]["iceberg.field.optional"], "false");
 
     // pyiceberg through its own GlueCatalog
     let py = aws.pyiceberg(None);
-    assert_eq!(py["tables"], serde_json::json!([format!("{}.events", aws.database), format!("{}.events_bad", aws.database)]));
+    assert_eq!(
+        py["tables"],
+        serde_json::json!([format!("{}.events", aws.database), format!("{}.events_bad", aws.database)])
+    );
     assert_eq!(py["metadata_location"].as_str().unwrap(), metadata_location);
     assert_eq!(n(&py["events_rows"]), unique);
     assert_eq!(n(&py["events_distinct_ids"]), unique, "no duplicate event id");
@@ -52,7 +56,8 @@ fn glue_tables_on_s3_are_read_by_pyiceberg_and_duckdb() {
     assert_eq!(py["watermarks"].as_object().unwrap().len(), 3, "one watermark per shard: {}", py["watermarks"]);
 
     // floe's own query path over Glue agrees
-    let out = aws.run_ok(&["query", "--format", "json", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events"]);
+    let out =
+        aws.run_ok(&["query", "--format", "json", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events"]);
     let row: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!((n(&row["n"]), n(&row["d"])), (unique, unique));
 
@@ -99,7 +104,18 @@ fn concurrent_floe_and_pyiceberg_writers_lose_no_commit() {
     let mut generated = 0;
     for i in 0..WORKERS {
         let out = worker(&aws, i)
-            .args(["generate", "--json", "--events", "2000", "--shards", "2", "--duplicate-rate", "0", "--malformed-rate", "0"])
+            .args([
+                "generate",
+                "--json",
+                "--events",
+                "2000",
+                "--shards",
+                "2",
+                "--duplicate-rate",
+                "0",
+                "--malformed-rate",
+                "0",
+            ])
             .args(["--seed", &(100 + i).to_string()])
             .output()
             .unwrap();
@@ -124,7 +140,14 @@ fn concurrent_floe_and_pyiceberg_writers_lose_no_commit() {
         .map(|i| {
             Command::new(crate::support::python())
                 .arg(&script)
-                .args([&aws.endpoint, &aws.database, "events", &PY_COMMITS.to_string(), &PY_ROWS.to_string(), &format!("py{i}")])
+                .args([
+                    &aws.endpoint,
+                    &aws.database,
+                    "events",
+                    &PY_COMMITS.to_string(),
+                    &PY_ROWS.to_string(),
+                    &format!("py{i}"),
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -156,7 +179,11 @@ fn concurrent_floe_and_pyiceberg_writers_lose_no_commit() {
     assert_eq!(floe_rows, generated, "every generated event became a row");
     assert_eq!(py_commits, 2 * PY_COMMITS);
     assert!(floe_batches >= 4 * 10, "each worker commits at least 10 batches, made {floe_batches}");
-    assert!(floe_batches + py_commits >= 200, "the test must make at least 200 commits, made {}", floe_batches + py_commits);
+    assert!(
+        floe_batches + py_commits >= 200,
+        "the test must make at least 200 commits, made {}",
+        floe_batches + py_commits
+    );
     assert!(conflicts > 0, "the writers never collided: the test proves nothing about concurrency");
 
     let py = aws.pyiceberg(None);
@@ -185,7 +212,11 @@ fn adding_a_column_evolves_the_glue_table_and_bad_changes_are_refused() {
     std::fs::write(defs.join("events.toml"), &evolved).unwrap();
     let transform = std::fs::read_to_string(root.join("sql/events.sql")).unwrap();
     let transform = transform
-        .replacen("contexts, unstruct_event, extra\n  FROM bronze", "contexts, unstruct_event, extra, tenant\n  FROM bronze", 1)
+        .replacen(
+            "contexts, unstruct_event, extra\n  FROM bronze",
+            "contexts, unstruct_event, extra, tenant\n  FROM bronze",
+            1,
+        )
         .replacen("contexts, unstruct_event, extra,\n  now()", "contexts, unstruct_event, extra, tenant,\n  now()", 1);
     assert!(transform.matches("tenant").count() == 2, "the test's edit of sql/events.sql no longer applies");
     std::fs::write(sql.join("events.sql"), transform).unwrap();
@@ -198,17 +229,28 @@ fn adding_a_column_evolves_the_glue_table_and_bad_changes_are_refused() {
     assert_success(&out, &["run (evolved)"]);
 
     let entry = aws.glue_table("events");
-    assert!(entry["columns"].as_array().unwrap().iter().any(|c| c["name"] == "tenant" && c["type"] == "string"), "{entry}");
+    assert!(
+        entry["columns"].as_array().unwrap().iter().any(|c| c["name"] == "tenant" && c["type"] == "string"),
+        "{entry}"
+    );
     let py = aws.pyiceberg(Some("tenant"));
     assert!(py["schema"].as_array().unwrap().iter().any(|f| f == "tenant"));
     assert_eq!(n(&py["events_rows"]), old_rows + new_rows);
-    assert_eq!((n(&py["extra_non_null"]), n(&py["extra_null"])), (new_rows, old_rows), "new rows have it, old rows read null");
+    assert_eq!(
+        (n(&py["extra_non_null"]), n(&py["extra_null"])),
+        (new_rows, old_rows),
+        "new rows have it, old rows read null"
+    );
     let duck = aws.duckdb(py["metadata_location"].as_str().unwrap(), Some("tenant"));
     assert_eq!((n(&duck["extra_non_null"]), n(&duck["extra_null"])), (new_rows, old_rows), "{duck}");
 
     // A type change Iceberg cannot make is refused before anything is written.
     let before = entry["parameters"]["metadata_location"].clone();
-    std::fs::write(defs.join("events.toml"), evolved.replace("name = \"tenant\"\ntype = \"string\"", "name = \"tenant\"\ntype = \"long\"")).unwrap();
+    std::fs::write(
+        defs.join("events.toml"),
+        evolved.replace("name = \"tenant\"\ntype = \"string\"", "name = \"tenant\"\ntype = \"long\""),
+    )
+    .unwrap();
     let mut c = aws.floe();
     c.env("FLOE_SILVER_TABLES_DIR", &defs).env("FLOE_SILVER_SQL_DIR", &sql).args(["run", "--until-idle"]);
     let out = c.output().unwrap();

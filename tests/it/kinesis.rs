@@ -58,7 +58,13 @@ fn worker_on(lake: &Lake, stream: &str, table: &str, name: &str, moto: &str) -> 
 const LEASE: &str = "3s";
 
 /// Start a bronze-only worker daemon with its metrics on a free port; logs go to `<name>.log`.
-pub(crate) fn start_worker(lake: &Lake, stream: &str, table: &str, name: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
+pub(crate) fn start_worker(
+    lake: &Lake,
+    stream: &str,
+    table: &str,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> (Daemon, u16) {
     let port = free_port();
     let mut c = worker(lake, stream, table, name);
     for (k, v) in extra {
@@ -154,7 +160,8 @@ fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
     // Small records: kinesis-local takes ~2 ms per put record whatever its size, and this test
     // is about positions, not payloads.
     let file = lake.dir.path().join("records.ndjson");
-    let lines: String = (0..EVENTS).map(|i| format!("{{\"event_id\":\"{i:08x}-0000-4000-8000-{i:012x}\",\"n\":{i}}}\n")).collect();
+    let lines: String =
+        (0..EVENTS).map(|i| format!("{{\"event_id\":\"{i:08x}-0000-4000-8000-{i:012x}\",\"n\":{i}}}\n")).collect();
     std::fs::write(&file, lines).unwrap();
     let file = file.to_str().unwrap().to_string();
     tool(&["create", &stream, "4"]);
@@ -179,15 +186,25 @@ fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
 
     let bronze = wait_for_bronze(&lake, want.len(), Duration::from_secs(600));
     let (ma, mb) = (get(port_a, "/metrics").unwrap().1, get(port_b, "/metrics").unwrap().1);
-    assert!(ma.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}") || mb.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}"));
+    assert!(
+        ma.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}")
+            || mb.contains("floe_millis_behind_latest{shard=\"shardId-000000000000\"}")
+    );
     let (read_a, read_b) = (metric_sum(&ma, "floe_records_in_total"), metric_sum(&mb, "floe_records_in_total"));
     assert!(read_a > 0 && read_b > 0, "both workers read: a {read_a}, b {read_b}");
-    assert!(metric_sum(&mb, "floe_leases_taken_total") > 0 && metric_sum(&ma, "floe_leases_lost_total") > 0, "b took leases from a:\n{mb}\n{ma}");
+    assert!(
+        metric_sum(&mb, "floe_leases_taken_total") > 0 && metric_sum(&ma, "floe_leases_lost_total") > 0,
+        "b took leases from a:\n{mb}\n{ma}"
+    );
     sigterm(&mut a, "a", &lake);
     sigterm(&mut b, "b", &lake);
 
     // bronze: every acknowledged record exactly once, by shard + sequence + sub-sequence
-    let bronze = { let again = bronze_of(&lake); assert_eq!(again["objects"], bronze["objects"], "nothing written after bronze was complete"); again };
+    let bronze = {
+        let again = bronze_of(&lake);
+        assert_eq!(again["objects"], bronze["objects"], "nothing written after bronze was complete");
+        again
+    };
     let unique = exactly_once(&bronze);
     assert_eq!(unique, want, "bronze holds exactly the acknowledged records");
     assert!(unique.iter().any(|r| r.2 > 0), "some records came from KPL aggregates");
@@ -206,7 +223,8 @@ fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
 
     // a restart finds everything checkpointed: nothing new is written
     let objects_before = bronze["objects"].as_array().unwrap().len();
-    let out = worker(&lake, &stream, &table, "c").args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
+    let out =
+        worker(&lake, &stream, &table, "c").args(["run", "--bronze-only", "--until-idle", "--json"]).output().unwrap();
     assert_success(&out, &["run --until-idle (again)"]);
     let again = bronze_of(&lake);
     assert_eq!(again["objects"].as_array().unwrap().len(), objects_before);
@@ -310,7 +328,11 @@ fn a_killed_workers_shards_are_taken_over_after_expiry_and_rewritten_under_the_s
     // first bronze object and before checkpointing it: an object a re-read must overwrite.
     let (mut a, _) = start_worker(&lake, &stream, &table, "a", &[("FLOE_TEST_CRASH_AT", "bronze-after-put")]);
     let status = wait_or_kill(&mut a.0, Duration::from_secs(60));
-    assert!(!status.success() && log_of(&lake, "a").contains("crash point"), "a should have died at the crash point: {status}\n{}", log_of(&lake, "a"));
+    assert!(
+        !status.success() && log_of(&lake, "a").contains("crash point"),
+        "a should have died at the crash point: {status}\n{}",
+        log_of(&lake, "a")
+    );
     let orphans = bronze_of(&lake)["objects"].as_array().unwrap().len();
     assert_eq!(orphans, 1, "a left exactly one unacknowledged object");
 
@@ -390,7 +412,12 @@ fn readyz_names_a_stuck_shard() {
     tool(&["create", &stream, "1"]);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/readers/fault_proxy.py");
     let mut proxy = Daemon(
-        Command::new(crate::support::python()).arg(script).args([&endpoint(), "1", "0"]).stdout(Stdio::piped()).spawn().unwrap(),
+        Command::new(crate::support::python())
+            .arg(script)
+            .args([&endpoint(), "1", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
     );
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.0.stdout.as_mut().unwrap()), &mut line).unwrap();
@@ -408,7 +435,9 @@ fn readyz_names_a_stuck_shard() {
             .unwrap(),
     );
     crate::ops::wait_for("/readyz to name the stuck shard", Duration::from_secs(30), || {
-        get(port, "/readyz").is_some_and(|(c, body)| c == 503 && body.contains("no answer from the stream") && body.contains("shardId-000000000000"))
+        get(port, "/readyz").is_some_and(|(c, body)| {
+            c == 503 && body.contains("no answer from the stream") && body.contains("shardId-000000000000")
+        })
     });
     assert!(get(port, "/healthz").is_some_and(|(c, _)| c == 200), "alive while stuck");
     let faults = get(proxy_port, "/faults").unwrap().1;

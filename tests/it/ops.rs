@@ -110,7 +110,9 @@ fn metrics_and_health_of_a_running_daemon() {
     let mut lock = Daemon(lock);
     let mut line = [0u8; 6];
     lock.0.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
-    wait_for("/readyz to turn unready", Duration::from_secs(30), || get(port, "/readyz").is_some_and(|(c, _)| c == 503));
+    wait_for("/readyz to turn unready", Duration::from_secs(30), || {
+        get(port, "/readyz").is_some_and(|(c, _)| c == 503)
+    });
     drop(lock);
     wait_for("/readyz to recover", Duration::from_secs(60), || get(port, "/readyz").is_some_and(|(c, _)| c == 200));
     let healthcheck = lake.floe().args(["healthcheck", "--port", &port.to_string()]).output().unwrap();
@@ -161,8 +163,11 @@ fn emf_lines_add_up_to_the_input() {
     let out = lake.floe().env("FLOE_METRICS_EMF_INTERVAL", "300ms").args(["run", "--until-idle"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<serde_json::Value> =
-        stderr.lines().filter(|l| l.starts_with('{') && l.contains("\"_aws\":")).map(|l| serde_json::from_str(l).expect("EMF JSON")).collect();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\":"))
+        .map(|l| serde_json::from_str(l).expect("EMF JSON"))
+        .collect();
     assert!(lines.len() >= 2, "periodic lines and a last one: {stderr}");
     let sum = |name: &str| lines.iter().map(|l| l[name].as_u64().unwrap()).sum::<u64>();
     assert_eq!(sum("RecordsIn"), records);

@@ -38,7 +38,11 @@ fn generated_spool_is_accounted_for_and_read_back_by_independent_readers() {
     assert_eq!(bad, malformed_total);
     assert_eq!(rows + bad + duplicates, records, "silver + bad + dedup = records in");
     assert_eq!(lake.query_u64("SELECT count(*) FROM events_bad WHERE reason IS NULL OR reason = '' OR raw IS NULL"), 0);
-    assert_eq!(lake.query_u64("SELECT count(*) FROM events WHERE extra LIKE '%\"tenant\":\"acme\"%'"), rows, "unknown fields are kept");
+    assert_eq!(
+        lake.query_u64("SELECT count(*) FROM events WHERE extra LIKE '%\"tenant\":\"acme\"%'"),
+        rows,
+        "unknown fields are kept"
+    );
     let reasons: BTreeMap<String, u64> = lake
         .query("SELECT reason, count(*) AS n FROM events_bad GROUP BY reason")
         .iter()
@@ -106,11 +110,8 @@ fn a_second_run_on_a_drained_spool_changes_nothing() {
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), rows);
     assert_eq!(snapshots(&lake), before, "no empty commits when idle");
     // duplicates of events committed earlier are dropped in a later run, too
-    let committed: std::collections::HashSet<String> = lake
-        .query("SELECT event_id FROM events")
-        .iter()
-        .map(|r| r["event_id"].as_str().unwrap().to_string())
-        .collect();
+    let committed: std::collections::HashSet<String> =
+        lake.query("SELECT event_id FROM events").iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
     let spool = lake.spool();
     let mut resend: Vec<Vec<u8>> = Vec::new();
     let mut ids = std::collections::HashSet::new();

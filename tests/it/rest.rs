@@ -72,7 +72,8 @@ fn rest_catalog_tables_are_read_by_pyiceberg_and_duckdb() {
     assert_eq!((n(&duck["rows"]), n(&duck["distinct_ids"])), (unique, unique), "{duck}");
 
     // floe's own query path over the REST catalog agrees
-    let out = floe_rest(&lake, &ns).args(["query", "--format", "json", "SELECT count(*) AS n FROM events"]).output().unwrap();
+    let out =
+        floe_rest(&lake, &ns).args(["query", "--format", "json", "SELECT count(*) AS n FROM events"]).output().unwrap();
     assert_success(&out, &["query"]);
     let row: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(n(&row["n"]), unique);
@@ -84,7 +85,8 @@ fn rest_catalog_tables_are_read_by_pyiceberg_and_duckdb() {
     assert_eq!(again["metadata_location"], py["metadata_location"], "nothing committed by a run with nothing to do");
 
     // a wrong token is refused with the server's reason, before anything is written
-    let out = floe_rest(&lake, &ns).env("FLOE_CATALOG_TOKEN", "not-the-key").args(["run", "--until-idle"]).output().unwrap();
+    let out =
+        floe_rest(&lake, &ns).env("FLOE_CATALOG_TOKEN", "not-the-key").args(["run", "--until-idle"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("401") && stderr.contains("NotAuthorizedException"), "{stderr}");
 }

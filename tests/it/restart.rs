@@ -58,7 +58,8 @@ fn sigkill_mid_run_then_restart_equals_the_uninterrupted_result() {
     assert_eq!(totals["records-in"], records, "{totals:?}");
     assert_eq!(totals["rows"] + totals["dedup-drops"] + totals["rejected"], records, "{totals:?}");
     let rows = crashed.query_u64("SELECT count(*) FROM events");
-    let positions = crashed.query_u64("SELECT count(DISTINCT source_shard_id || ':' || source_sequence_number) FROM events");
+    let positions =
+        crashed.query_u64("SELECT count(DISTINCT source_shard_id || ':' || source_sequence_number) FROM events");
     assert_eq!(rows, positions, "a record was loaded twice");
 }
 
@@ -110,7 +111,10 @@ fn a_crash_at_each_critical_point_recovers_to_the_uninterrupted_result() {
         copy_spool(&reference, &lake);
         let crashed = run(&lake, Some(point));
         let stderr = String::from_utf8_lossy(&crashed.stderr);
-        assert!(!crashed.status.success() && stderr.contains(&format!("crash point {point} reached")), "{point}: {stderr}");
+        assert!(
+            !crashed.status.success() && stderr.contains(&format!("crash point {point} reached")),
+            "{point}: {stderr}"
+        );
         assert_success(&run(&lake, None), &["run", "(after crash)", point]);
         assert_eq!(bronze_objects(&lake), want_objects, "{point}: a retry must overwrite, not add, bronze objects");
         for sql in [

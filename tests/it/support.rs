@@ -114,7 +114,8 @@ pub fn reader_with<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{script}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// A lake on the AWS stand-in (strict moto started by scripts/test.sh): a fresh bucket for
@@ -129,7 +130,9 @@ pub struct AwsLake {
 impl AwsLake {
     pub fn new(tag: &str) -> Self {
         let endpoint = std::env::var("FLOE_TEST_MOTO_ENDPOINT").unwrap_or_else(|_| {
-            panic!("FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts the AWS stand-in")
+            panic!(
+                "FLOE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts the AWS stand-in"
+            )
         });
         Self::on(&endpoint, tag)
     }
@@ -192,7 +195,8 @@ impl AwsLake {
 }
 
 fn uuid_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{nanos:08x}")
 }
 

@@ -117,7 +117,8 @@ impl JsonDecoder {
         let n = bronze.num_rows();
         let mut error = StringBuilder::with_capacity(n, 0);
         let mut detail = StringBuilder::with_capacity(n, 0);
-        let mut cols: Vec<StringBuilder> = self.fields.iter().map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
+        let mut cols: Vec<StringBuilder> =
+            self.fields.iter().map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
         let mut extra = StringBuilder::with_capacity(n, 0);
         let mut values: Vec<Option<String>> = vec![None; self.fields.len()];
         for i in 0..n {
@@ -193,12 +194,17 @@ impl JsonDecoder {
                 }
                 Some(Value::String(s)) if f.any_json || f.expect == Expect::String => Some(s),
                 Some(v) if f.any_json => Some(v.to_string()),
-                Some(Value::Number(n)) if f.expect == Expect::Number || (f.expect == Expect::Integer && (n.is_i64() || n.is_u64())) => {
+                Some(Value::Number(n))
+                    if f.expect == Expect::Number || (f.expect == Expect::Integer && (n.is_i64() || n.is_u64())) =>
+                {
                     Some(n.to_string())
                 }
                 Some(Value::Bool(b)) if f.expect == Expect::Boolean => Some(b.to_string()),
                 Some(v) => {
-                    return Err((reasons::WRONG_TYPE, format!("{}: expected {}, got {}", f.name, f.expect.name(), kind(&v))));
+                    return Err((
+                        reasons::WRONG_TYPE,
+                        format!("{}: expected {}, got {}", f.name, f.expect.name(), kind(&v)),
+                    ));
                 }
             };
         }
@@ -223,11 +229,11 @@ fn kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::StringArray;
     use crate::bronze::encode::to_batch;
     use crate::catalog::tables::load_defs;
     use crate::model::{Position, SequenceNumber, ShardId};
     use crate::source::Record;
+    use arrow::array::StringArray;
 
     fn decode(lines: &[&[u8]]) -> RecordBatch {
         let defs = load_defs(None).unwrap();
@@ -288,7 +294,12 @@ mod tests {
     fn parallel_decode_keeps_order_and_ords() {
         let defs = load_defs(None).unwrap();
         let dec = JsonDecoder::new(&defs[0], 1 << 20);
-        let lines: Vec<Vec<u8>> = (0..101).map(|i| format!("{{\"event_id\":\"{i}\",\"collector_tstamp\":\"t\",\"event\":\"e\",\"platform\":\"p\"}}").into_bytes()).collect();
+        let lines: Vec<Vec<u8>> = (0..101)
+            .map(|i| {
+                format!("{{\"event_id\":\"{i}\",\"collector_tstamp\":\"t\",\"event\":\"e\",\"platform\":\"p\"}}")
+                    .into_bytes()
+            })
+            .collect();
         let recs: Vec<Record> = lines
             .iter()
             .enumerate()
@@ -308,7 +319,9 @@ mod tests {
 
     #[test]
     fn json_columns_keep_any_value_as_text() {
-        let b = decode(&[br#"{"event_id":"a","collector_tstamp":"t","event":"e","platform":"web","contexts":{"k":[1,2]}}"#]);
+        let b = decode(&[
+            br#"{"event_id":"a","collector_tstamp":"t","event":"e","platform":"web","contexts":{"k":[1,2]}}"#,
+        ]);
         assert_eq!(col(&b, "contexts")[0].as_deref(), Some(r#"{"k":[1,2]}"#));
         assert_eq!(col(&b, "extra")[0], None);
     }

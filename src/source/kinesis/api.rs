@@ -4,8 +4,8 @@
 
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_kinesis::operation::get_records::GetRecordsError;
 use aws_sdk_kinesis::operation::describe_stream_consumer::DescribeStreamConsumerError;
+use aws_sdk_kinesis::operation::get_records::GetRecordsError;
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_kinesis::operation::list_shards::ListShardsError;
 use aws_sdk_kinesis::operation::register_stream_consumer::RegisterStreamConsumerError;
@@ -161,7 +161,8 @@ impl KinesisApi {
             let kind = match e.as_service_error() {
                 Some(GetRecordsError::ExpiredIteratorException(_)) => FailureKind::ExpiredIterator,
                 Some(
-                    GetRecordsError::ProvisionedThroughputExceededException(_) | GetRecordsError::KmsThrottlingException(_),
+                    GetRecordsError::ProvisionedThroughputExceededException(_)
+                    | GetRecordsError::KmsThrottlingException(_),
                 ) => FailureKind::Throttled,
                 Some(GetRecordsError::InternalFailureException(_)) => FailureKind::Transient,
                 _ => classify(&e),
@@ -183,10 +184,14 @@ impl KinesisApi {
             let kind = classify(&e);
             api_error("DescribeStreamSummary", kind, &e)
         })?;
-        let stream_arn = summary.stream_description_summary().map(|d| d.stream_arn().to_string()).ok_or_else(|| {
-            ApiError { op: "DescribeStreamSummary", kind: FailureKind::Transient, message: "no stream description".into() }
-        })?;
-        let registered = self.client.register_stream_consumer().stream_arn(&stream_arn).consumer_name(name).send().await;
+        let stream_arn =
+            summary.stream_description_summary().map(|d| d.stream_arn().to_string()).ok_or_else(|| ApiError {
+                op: "DescribeStreamSummary",
+                kind: FailureKind::Transient,
+                message: "no stream description".into(),
+            })?;
+        let registered =
+            self.client.register_stream_consumer().stream_arn(&stream_arn).consumer_name(name).send().await;
         match registered {
             Ok(_) => tracing::info!(consumer = name, stream = %self.stream, "registered the enhanced fan-out consumer"),
             // already registered (by an earlier run or another worker): use it
@@ -212,14 +217,17 @@ impl KinesisApi {
                 };
                 api_error("DescribeStreamConsumer", kind, &e)
             })?;
-            let status = desc.consumer_description().map(|d| (d.consumer_status().clone(), d.consumer_arn().to_string()));
+            let status =
+                desc.consumer_description().map(|d| (d.consumer_status().clone(), d.consumer_arn().to_string()));
             match status {
                 Some((ConsumerStatus::Active, arn)) => return Ok(arn),
                 Some((ConsumerStatus::Deleting, _)) => {
                     return Err(ApiError {
                         op: "DescribeStreamConsumer",
                         kind: FailureKind::Transient,
-                        message: format!("consumer {name} is being deleted; it can be registered again once it is gone"),
+                        message: format!(
+                            "consumer {name} is being deleted; it can be registered again once it is gone"
+                        ),
                     });
                 }
                 _ if std::time::Instant::now() > deadline => {
@@ -237,11 +245,21 @@ impl KinesisApi {
     /// SubscribeToShard for the consumer `consumer_arn`: an HTTP/2 (or chunked HTTP/1.1) event
     /// stream that pushes the shard's records until the service ends it (after 5 minutes) or
     /// the shard ends.
-    pub async fn subscribe(&self, consumer_arn: &str, shard: &ShardId, start: &StartAt) -> Result<Subscription, ApiError> {
+    pub async fn subscribe(
+        &self,
+        consumer_arn: &str,
+        shard: &ShardId,
+        start: &StartAt,
+    ) -> Result<Subscription, ApiError> {
         let (kind, seq, ts) = start.parts();
-        let position = StartingPosition::builder().r#type(kind).set_sequence_number(seq).set_timestamp(ts).build().map_err(
-            |e| ApiError { op: "SubscribeToShard", kind: FailureKind::Fatal, message: format!("starting position: {e}") },
-        )?;
+        let position =
+            StartingPosition::builder().r#type(kind).set_sequence_number(seq).set_timestamp(ts).build().map_err(
+                |e| ApiError {
+                    op: "SubscribeToShard",
+                    kind: FailureKind::Fatal,
+                    message: format!("starting position: {e}"),
+                },
+            )?;
         let out = self
             .client
             .subscribe_to_shard()
@@ -253,11 +271,13 @@ impl KinesisApi {
             .map_err(|e| {
                 let kind = match e.as_service_error() {
                     // the previous subscription to this shard is still open (it ends within seconds)
-                    Some(SubscribeToShardError::ResourceInUseException(_) | SubscribeToShardError::InternalFailureException(_)) => {
-                        FailureKind::Transient
-                    }
                     Some(
-                        SubscribeToShardError::LimitExceededException(_) | SubscribeToShardError::KmsThrottlingException(_),
+                        SubscribeToShardError::ResourceInUseException(_)
+                        | SubscribeToShardError::InternalFailureException(_),
+                    ) => FailureKind::Transient,
+                    Some(
+                        SubscribeToShardError::LimitExceededException(_)
+                        | SubscribeToShardError::KmsThrottlingException(_),
                     ) => FailureKind::Throttled,
                     _ => classify(&e),
                 };
@@ -273,7 +293,10 @@ const CONSUMER_ACTIVE_WITHIN: std::time::Duration = std::time::Duration::from_se
 /// One open SubscribeToShard event stream.
 #[derive(Debug)]
 pub struct Subscription {
-    events: aws_sdk_kinesis::primitives::event_stream::EventReceiver<SubscribeToShardEventStream, SubscribeToShardEventStreamError>,
+    events: aws_sdk_kinesis::primitives::event_stream::EventReceiver<
+        SubscribeToShardEventStream,
+        SubscribeToShardEventStreamError,
+    >,
 }
 
 impl Subscription {

@@ -215,13 +215,21 @@ impl Backoff {
     }
 
     /// Sleep before the next try, or return the error if it is fatal or keeps coming back.
-    pub(super) async fn wait_or_fail(&mut self, shard: &ShardId, e: ApiError, cancel: &CancellationToken) -> Result<()> {
+    pub(super) async fn wait_or_fail(
+        &mut self,
+        shard: &ShardId,
+        e: ApiError,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
         match e.kind {
             FailureKind::Fatal => return Err(Error::Source(format!("shard {shard}: {e}"))),
             FailureKind::Transient | FailureKind::ExpiredIterator => {
                 self.transient_in_a_row += 1;
                 if self.transient_in_a_row > MAX_TRANSIENT_IN_A_ROW {
-                    return Err(Error::Source(format!("shard {shard}: {e} ({} failures in a row)", self.transient_in_a_row)));
+                    return Err(Error::Source(format!(
+                        "shard {shard}: {e} ({} failures in a row)",
+                        self.transient_in_a_row
+                    )));
                 }
             }
             FailureKind::Throttled => crate::telemetry::record_throttled(shard.as_str()),

@@ -100,7 +100,9 @@ pub async fn read_shard(
 /// the events handed over so far (the KPL sub-records of one Kinesis record arrive together).
 fn after(shard: &ShardId, continuation: &str) -> Result<StartAt> {
     let seq = SequenceNumber::new(continuation).map_err(|e| {
-        crate::error::Error::Source(format!("shard {shard}: unusable continuation sequence number {continuation:?}: {e}"))
+        crate::error::Error::Source(format!(
+            "shard {shard}: unusable continuation sequence number {continuation:?}: {e}"
+        ))
     })?;
     Ok(StartAt::AfterSequence(seq))
 }

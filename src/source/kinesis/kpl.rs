@@ -170,16 +170,27 @@ mod tests {
     const FIXTURE: &str = "f3899ac20a03706b310a03706b3212033132331a0908001a0568656c6c6f1a0b080110001a05776f726c64cb48b8211afb3c05f4c31852c9aff58e";
 
     fn fixture() -> Bytes {
-        Bytes::from((0..FIXTURE.len()).step_by(2).map(|i| u8::from_str_radix(&FIXTURE[i..i + 2], 16).unwrap()).collect::<Vec<_>>())
+        Bytes::from(
+            (0..FIXTURE.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&FIXTURE[i..i + 2], 16).unwrap())
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]
     fn splits_an_aggregate_from_the_reference_library() {
         let recs = deaggregate(&fixture()).unwrap().unwrap();
         assert_eq!(recs.len(), 2);
-        assert_eq!((recs[0].partition_key.as_str(), &recs[0].data[..], recs[0].sub_sequence), ("pk1", &b"hello"[..], 0));
+        assert_eq!(
+            (recs[0].partition_key.as_str(), &recs[0].data[..], recs[0].sub_sequence),
+            ("pk1", &b"hello"[..], 0)
+        );
         assert_eq!(recs[0].explicit_hash_key, None);
-        assert_eq!((recs[1].partition_key.as_str(), &recs[1].data[..], recs[1].sub_sequence), ("pk2", &b"world"[..], 1));
+        assert_eq!(
+            (recs[1].partition_key.as_str(), &recs[1].data[..], recs[1].sub_sequence),
+            ("pk2", &b"world"[..], 1)
+        );
         assert_eq!(recs[1].explicit_hash_key.as_deref(), Some("123"));
     }
 

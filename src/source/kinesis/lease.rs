@@ -92,10 +92,8 @@ pub fn plan(
     let mut steal = None;
     if mine + take.len() < target {
         // The most loaded other worker, ties broken by name so every worker agrees.
-        let victim = load
-            .iter()
-            .filter(|(o, _)| o.as_str() != me)
-            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
+        let victim =
+            load.iter().filter(|(o, _)| o.as_str() != me).max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
         if let Some((_, shards)) = victim
             && shards.len() > target
         {
@@ -137,7 +135,12 @@ mod tests {
 
     #[test]
     fn a_new_worker_steals_one_per_round_until_balanced() {
-        let mut ls = vec![lease("a", Some("w1"), 5), lease("b", Some("w1"), 5), lease("c", Some("w1"), 5), lease("d", Some("w1"), 5)];
+        let mut ls = vec![
+            lease("a", Some("w1"), 5),
+            lease("b", Some("w1"), 5),
+            lease("c", Some("w1"), 5),
+            lease("d", Some("w1"), 5),
+        ];
         let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::new());
         assert_eq!(p, Plan { take: vec![], steal: Some(id("d")) });
         ls[3].owner = Some("w2".into());
