@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::model::ConsumerName;
 
 /// Every settable key, in file order. The env-variable mapping and `floe check` use this list;
 /// a unit test proves each key is accepted by the file format.
@@ -234,7 +235,7 @@ pub struct SourceConfig {
     pub stuck_after: Duration,
     /// `source.consumer = "efo"`: the enhanced fan-out consumer's name (`source.consumer_name`),
     /// registered on the stream once and shared by every worker. `None`: GetRecords polling.
-    pub fan_out: Option<String>,
+    pub fan_out: Option<ConsumerName>,
 }
 
 #[derive(Debug, Clone)]
@@ -453,7 +454,7 @@ impl V<'_> {
 }
 
 /// `source.consumer` / `source.consumer_name` → the fan-out consumer's name, if any.
-fn fan_out(v: &V, kind: SourceKind, consumer: Option<String>, name: Option<String>) -> Result<Option<String>> {
+fn fan_out(v: &V, kind: SourceKind, consumer: Option<String>, name: Option<String>) -> Result<Option<ConsumerName>> {
     let efo = v.one_of("source.consumer", consumer, "polling", &["polling", "efo"])? == "efo";
     if efo && kind != SourceKind::Kinesis {
         return Err(v.err("source.consumer", "enhanced fan-out (\"efo\") needs source.type = \"kinesis\""));
@@ -465,14 +466,7 @@ fn fan_out(v: &V, kind: SourceKind, consumer: Option<String>, name: Option<Strin
         return Ok(None);
     }
     let name = name.unwrap_or_else(|| "floe".to_string());
-    // Kinesis: 1-128 characters of [a-zA-Z0-9_.-]
-    if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(v.err(
-            "source.consumer_name",
-            format!("expected 1-128 characters of letters, digits, _ . -, got {name:?}"),
-        ));
-    }
-    Ok(Some(name))
+    ConsumerName::new(name).map(Some).map_err(|e| v.err("source.consumer_name", e.to_string()))
 }
 
 /// Parse "64MiB", "1 GB", "512k", "1000".
@@ -784,10 +778,10 @@ mod tests {
         let kinesis = "[source]\ntype = \"kinesis\"\nstream = \"s\"\n";
         assert_eq!(load_str(kinesis, vec![]).unwrap().source.fan_out, None, "polling is the default");
         let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo")]).unwrap();
-        assert_eq!(c.source.fan_out.as_deref(), Some("floe"));
+        assert_eq!(c.source.fan_out.as_ref().map(ConsumerName::as_str), Some("floe"));
         let c = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "app-1.v2")])
             .unwrap();
-        assert_eq!(c.source.fan_out.as_deref(), Some("app-1.v2"));
+        assert_eq!(c.source.fan_out.as_ref().map(ConsumerName::as_str), Some("app-1.v2"));
         let e = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "efo"), ("FLOE_SOURCE_CONSUMER_NAME", "no spaces")]);
         assert!(e.unwrap_err().to_string().contains("source.consumer_name"));
         let e = load_str(kinesis, vec![("FLOE_SOURCE_CONSUMER", "push")]).unwrap_err().to_string();

@@ -1,15 +1,17 @@
 //! floe — a lakehouse loader: stream → bronze objects → Iceberg tables, exactly once.
 //!
 //! ```text
-//!  source ──► bronze writer ──► bronze objects ──► silver job ──► Iceberg data files ──► catalog commit
-//!  (records +  (Parquet/JSONL,    (immutable,        (decode, check,  (iceberg writers)     (fast-append + per-shard
-//!   positions)  deterministic key) replayable log)    dedup, SQL)                            watermark in the summary)
-//!                    │
+//!  source ──► bronze writer ──► bronze objects ──► silver job ──► SilverBatch ──────► catalog::Committer
+//!  (records +  (Parquet/JSONL,    (immutable,        (decode, check,  (data files written, (watermark re-check,
+//!   positions,  deterministic key) replayable log)    dedup, SQL)      progress per shard)  fast-append + per-shard
+//!   defects)         │                                                                    watermark, retry)
 //!                    └─► checkpoint (shard position, only after the object is durable)
 //! ```
 //!
 //! Data flows one way; each stage hands the next a value. `source` and `bronze` never import
-//! `silver` or `catalog`; `silver` never commits; only `catalog` talks to a catalog.
+//! `silver` or `catalog`; `silver` ends a batch in a value and never commits; only `catalog`
+//! talks to a catalog. `daemon` holds the long-running loops (shard supervision, the silver
+//! loop, readiness) and `cmd::run` wires them: the only places that see every stage.
 
 pub mod aws;
 pub mod bronze;
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod crashpoint;
+pub mod daemon;
 pub mod error;
 pub mod http;
 pub mod model;

@@ -57,7 +57,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let report = cmd::generate::run(&cfg, &opts, false).context("generating demo events")?;
                 println!("loading …");
                 let bar_done = cancel.child_token();
-                progress = Some((cmd::run::progress(report.records, counters.clone(), bar_done.clone()), bar_done));
+                progress = Some((cmd::present::progress(report.records, counters.clone(), bar_done.clone()), bar_done));
             }
             let opts = cmd::run::RunOptions { until_idle, bronze: !args.silver_only, silver: !args.bronze_only };
             let readiness = start_http(&cfg, cancel.clone())?;
@@ -83,7 +83,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else if until_idle {
-                cmd::run::print_summary(&summary);
+                cmd::present::print_summary(&summary);
                 if args.demo {
                     println!("\nnext, try:");
                     println!("  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"");

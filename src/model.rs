@@ -2,6 +2,7 @@
 //! with a table name and a sequence number is never compared as a plain string.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{Error, Result};
@@ -130,9 +131,171 @@ impl fmt::Display for TableName {
     }
 }
 
+/// The name of an enhanced fan-out consumer as configured (`source.consumer_name`): what floe
+/// registers on the stream. Kinesis allows 1-128 characters of `[a-zA-Z0-9_.-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerName(String);
+
+impl ConsumerName {
+    pub fn new(s: impl Into<String>) -> Result<Self> {
+        let s = s.into();
+        if s.is_empty() || s.len() > 128 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(Error::invalid(format!("expected 1-128 characters of letters, digits, _ . -, got {s:?}")));
+        }
+        Ok(Self(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConsumerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The ARN Kinesis gave a registered consumer: what SubscribeToShard takes. Only the stream
+/// API hands these out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerArn(String);
+
+impl ConsumerArn {
+    pub fn from_service(arn: impl Into<String>) -> Self {
+        Self(arn.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConsumerArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Snapshot-summary prefix of a shard's watermark: `floe.watermark.<shard> = <seq>[.<sub>]`.
+pub const WATERMARK_PREFIX: &str = "floe.watermark.";
+/// Snapshot-summary prefix of the lease epoch that wrote a shard's bronze in that snapshot.
+pub const LEASE_EPOCH_PREFIX: &str = "floe.lease-epoch.";
+
+impl std::str::FromStr for Position {
+    type Err = Error;
+    /// `seq` or `seq.sub` (the form [`Position`]'s `Display` writes and watermarks carry).
+    fn from_str(s: &str) -> Result<Self> {
+        let (seq, sub) = match s.split_once('.') {
+            Some((a, b)) => (a, b.parse().map_err(|_| Error::invalid(format!("position {s:?}: bad sub-sequence")))?),
+            None => (s, 0),
+        };
+        Ok(Position::new(SequenceNumber::new(seq)?, sub))
+    }
+}
+
+/// Per shard, the last position that is in a table: the progress a table's snapshots carry.
+///
+/// One implementation for everything that reads or writes progress — silver planning, the
+/// catalog's commits, `floe status` — so "past the watermark" means the same everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watermarks(BTreeMap<ShardId, Position>);
+
+impl Watermarks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn get(&self, shard: &ShardId) -> Option<&Position> {
+        self.0.get(shard)
+    }
+    pub fn contains(&self, shard: &ShardId) -> bool {
+        self.0.contains_key(shard)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&ShardId, &Position)> {
+        self.0.iter()
+    }
+    pub fn shards(&self) -> impl Iterator<Item = &ShardId> {
+        self.0.keys()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Set `shard` to `pos`, whatever it was.
+    pub fn set(&mut self, shard: ShardId, pos: Position) {
+        self.0.insert(shard, pos);
+    }
+    /// Move `shard` to `pos` unless it is already there or further: a watermark never goes back.
+    pub fn advance(&mut self, shard: &ShardId, pos: &Position) {
+        if self.0.get(shard).is_none_or(|have| have < pos) {
+            self.0.insert(shard.clone(), pos.clone());
+        }
+    }
+    /// Whether `pos` of `shard` is not yet covered (a shard without a watermark covers nothing).
+    pub fn is_past(&self, shard: &ShardId, pos: &Position) -> bool {
+        self.0.get(shard).is_none_or(|w| pos > w)
+    }
+    /// Whether every shard of `ends` is covered up to its position.
+    pub fn covers(&self, ends: &Watermarks) -> bool {
+        ends.iter().all(|(s, end)| self.get(s).is_some_and(|w| w >= end))
+    }
+    /// Per shard, the lower of the two (a shard missing from either has none): where a reader
+    /// of both tables must start.
+    pub fn lower_of(&self, other: &Watermarks) -> Watermarks {
+        self.iter().filter_map(|(s, a)| other.get(s).map(|b| (s.clone(), a.clone().min(b.clone())))).collect()
+    }
+    /// Only the shards that `to` names.
+    pub fn restricted_to(&self, to: &Watermarks) -> Watermarks {
+        self.iter().filter(|(s, _)| to.contains(s)).map(|(s, p)| (s.clone(), p.clone())).collect()
+    }
+    /// Each shard at the maximum of the two.
+    pub fn merged_with(&self, other: &Watermarks) -> Watermarks {
+        let mut out = self.clone();
+        for (s, p) in other.iter() {
+            out.advance(s, p);
+        }
+        out
+    }
+    /// The snapshot-summary properties that carry this map.
+    pub fn to_summary(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.iter().map(|(s, p)| (format!("{WATERMARK_PREFIX}{s}"), p.to_string()))
+    }
+    /// Take in the watermarks of one snapshot summary (maximum per shard). Returns the
+    /// `floe.watermark.*` entries that could not be read, for the caller to report.
+    pub fn absorb_summary<'a>(
+        &mut self,
+        props: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Vec<(&'a String, &'a String)> {
+        let mut unreadable = Vec::new();
+        for (k, v) in props {
+            let Some(shard) = k.strip_prefix(WATERMARK_PREFIX) else { continue };
+            match (ShardId::new(shard), v.parse::<Position>()) {
+                (Ok(shard), Ok(pos)) => self.advance(&shard, &pos),
+                _ => unreadable.push((k, v)),
+            }
+        }
+        unreadable
+    }
+}
+
+impl FromIterator<(ShardId, Position)> for Watermarks {
+    fn from_iter<I: IntoIterator<Item = (ShardId, Position)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl IntoIterator for Watermarks {
+    type Item = (ShardId, Position);
+    type IntoIter = std::collections::btree_map::IntoIter<ShardId, Position>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn seq(s: &str) -> SequenceNumber {
         SequenceNumber::new(s).unwrap()
@@ -172,5 +335,33 @@ mod tests {
         assert!(ShardId::new("a/b").is_err());
         assert!(ShardId::new("..").is_err());
         assert!(ShardId::new("").is_err());
+    }
+
+    #[test]
+    fn watermark_values_round_trip() {
+        let p: Position = "49650000000000000000000000001.3".parse().unwrap();
+        assert_eq!(p.sub, 3);
+        assert_eq!(p.to_string(), "49650000000000000000000000001.3");
+        assert_eq!("17".parse::<Position>().unwrap().to_string(), "17");
+        assert!("x".parse::<Position>().is_err());
+        assert!("1.x".parse::<Position>().is_err());
+    }
+
+    #[test]
+    fn watermarks_take_the_maximum_and_survive_a_summary_round_trip() {
+        let s = |x: &str| ShardId::new(x).unwrap();
+        let p = |n: u64| Position::new(SequenceNumber::from_u64(n), 0);
+        let mut w: Watermarks = [(s("a"), p(10)), (s("b"), p(5))].into_iter().collect();
+        w.advance(&s("a"), &p(7));
+        assert_eq!(w.get(&s("a")), Some(&p(10)), "never moves back");
+        let props: HashMap<String, String> = w.to_summary().chain([("floe.watermark.c".into(), "x".into())]).collect();
+        let mut back = Watermarks::new();
+        let bad = back.absorb_summary(&props);
+        assert_eq!(back, w);
+        assert_eq!(bad.len(), 1);
+        let other: Watermarks = [(s("a"), p(3))].into_iter().collect();
+        assert_eq!(w.lower_of(&other), other);
+        assert!(w.covers(&other) && !other.covers(&w));
+        assert!(w.is_past(&s("z"), &p(0)) && !w.is_past(&s("b"), &p(5)));
     }
 }

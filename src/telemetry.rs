@@ -237,7 +237,10 @@ impl Counters {
 }
 
 /// The metrics of one CloudWatch embedded-metric-format line, with their counter in the snapshot.
-const EMF_METRICS: &[(&str, fn(&CountersSnapshot) -> u64)] = &[
+/// One EMF metric: its name and how to read it off the counters.
+type EmfMetric = (&'static str, fn(&CountersSnapshot) -> u64);
+
+const EMF_METRICS: &[EmfMetric] = &[
     ("RecordsIn", |c| c.records_read),
     ("BronzeObjects", |c| c.bronze_objects),
     ("SilverRecordsIn", |c| c.silver_records_in),

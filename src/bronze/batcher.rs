@@ -86,6 +86,7 @@ mod tests {
                 position: Position::new(SequenceNumber::from_u64(i as u64), 0),
                 partition_key: String::new(),
                 arrival_ts_micros: 0,
+                defect: None,
             })
             .collect()
     }

@@ -22,17 +22,41 @@ use crate::error::{Error, Result};
 use crate::model::ShardId;
 use crate::source::Record;
 
+/// The bronze columns, by name: read them with [`column`], never by position.
+pub mod col {
+    /// The record as received (binary).
+    pub const DATA: &str = "data";
+    pub const SHARD_ID: &str = "shard_id";
+    /// Decimal string (Kinesis sequence number or spool byte offset).
+    pub const SEQUENCE_NUMBER: &str = "sequence_number";
+    /// KPL sub-sequence (0 when not aggregated).
+    pub const SUB_SEQUENCE: &str = "sub_sequence";
+    pub const PARTITION_KEY: &str = "partition_key";
+    pub const ARRIVAL_TS: &str = "arrival_ts";
+    pub const INGEST_TS: &str = "ingest_ts";
+    /// What the source found wrong with the record ([`crate::source::Defect::reason`]), or NULL.
+    /// Objects written before this column existed read back with NULL.
+    pub const DEFECT: &str = "defect";
+}
+
 pub fn bronze_schema() -> SchemaRef {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     Arc::new(Schema::new(vec![
-        Field::new("data", DataType::Binary, false),
-        Field::new("shard_id", DataType::Utf8, false),
-        Field::new("sequence_number", DataType::Utf8, false),
-        Field::new("sub_sequence", DataType::Int64, false),
-        Field::new("partition_key", DataType::Utf8, false),
-        Field::new("arrival_ts", ts.clone(), false),
-        Field::new("ingest_ts", ts, false),
+        Field::new(col::DATA, DataType::Binary, false),
+        Field::new(col::SHARD_ID, DataType::Utf8, false),
+        Field::new(col::SEQUENCE_NUMBER, DataType::Utf8, false),
+        Field::new(col::SUB_SEQUENCE, DataType::Int64, false),
+        Field::new(col::PARTITION_KEY, DataType::Utf8, false),
+        Field::new(col::ARRIVAL_TS, ts.clone(), false),
+        Field::new(col::INGEST_TS, ts, false),
+        Field::new(col::DEFECT, DataType::Utf8, true),
     ]))
+}
+
+/// A bronze column by name, with the expected array type.
+pub fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    let c = batch.column_by_name(name).ok_or_else(|| Error::invalid(format!("bronze batch has no column {name}")))?;
+    downcast::<T>(c)
 }
 
 /// Records of one shard as an Arrow batch in the bronze schema.
@@ -51,6 +75,7 @@ pub fn to_batch(shard: &ShardId, records: &[Record], ingest_ts_micros: i64) -> R
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(ingest_ts_micros, n)).with_timezone("UTC"),
         ),
+        Arc::new(StringArray::from_iter(records.iter().map(|r| r.defect.map(crate::source::Defect::reason)))),
     ];
     Ok(RecordBatch::try_new(bronze_schema(), cols)?)
 }
@@ -112,9 +137,14 @@ pub fn decode(bytes: Bytes, format: BronzeFormat) -> Result<Vec<RecordBatch>> {
             let schema = bronze_schema();
             reader
                 .map(|b| {
-                    // re-stamp with our schema: files written by older versions may differ in metadata only
+                    // re-stamp with our schema: files written by older versions may differ in
+                    // metadata, and lack the `defect` column (added later, NULL for them)
                     let b = b?;
-                    Ok(RecordBatch::try_new(schema.clone(), b.columns().to_vec())?)
+                    let mut cols = b.columns().to_vec();
+                    if b.column_by_name(col::DEFECT).is_none() {
+                        cols.push(arrow::array::new_null_array(&DataType::Utf8, b.num_rows()));
+                    }
+                    Ok(RecordBatch::try_new(schema.clone(), cols)?)
                 })
                 .collect()
         }
@@ -142,17 +172,19 @@ struct JsonLine {
     partition_key: String,
     arrival_ts: i64,
     ingest_ts: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    defect: Option<String>,
 }
 
 fn json_lines(batch: &RecordBatch) -> Result<Vec<JsonLine>> {
-    let col = |i: usize| batch.column(i);
-    let data = downcast::<BinaryArray>(col(0))?;
-    let shard = downcast::<StringArray>(col(1))?;
-    let seq = downcast::<StringArray>(col(2))?;
-    let sub = downcast::<Int64Array>(col(3))?;
-    let pk = downcast::<StringArray>(col(4))?;
-    let arrival = downcast::<TimestampMicrosecondArray>(col(5))?;
-    let ingest = downcast::<TimestampMicrosecondArray>(col(6))?;
+    let data = column::<BinaryArray>(batch, col::DATA)?;
+    let shard = column::<StringArray>(batch, col::SHARD_ID)?;
+    let seq = column::<StringArray>(batch, col::SEQUENCE_NUMBER)?;
+    let sub = column::<Int64Array>(batch, col::SUB_SEQUENCE)?;
+    let pk = column::<StringArray>(batch, col::PARTITION_KEY)?;
+    let arrival = column::<TimestampMicrosecondArray>(batch, col::ARRIVAL_TS)?;
+    let ingest = column::<TimestampMicrosecondArray>(batch, col::INGEST_TS)?;
+    let defect = column::<StringArray>(batch, col::DEFECT)?;
     Ok((0..batch.num_rows())
         .map(|i| {
             let raw = data.value(i);
@@ -169,6 +201,7 @@ fn json_lines(batch: &RecordBatch) -> Result<Vec<JsonLine>> {
                 partition_key: pk.value(i).to_string(),
                 arrival_ts: arrival.value(i),
                 ingest_ts: ingest.value(i),
+                defect: (!defect.is_null(i)).then(|| defect.value(i).to_string()),
             }
         })
         .collect())
@@ -193,6 +226,7 @@ fn from_json_lines(lines: &[JsonLine]) -> Result<RecordBatch> {
         Arc::new(StringArray::from_iter_values(lines.iter().map(|l| l.partition_key.as_str()))),
         Arc::new(TimestampMicrosecondArray::from_iter_values(lines.iter().map(|l| l.arrival_ts)).with_timezone("UTC")),
         Arc::new(TimestampMicrosecondArray::from_iter_values(lines.iter().map(|l| l.ingest_ts)).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter(lines.iter().map(|l| l.defect.as_deref()))),
     ];
     Ok(RecordBatch::try_new(bronze_schema(), cols)?)
 }
@@ -206,6 +240,7 @@ pub fn downcast<T: Array + 'static>(a: &ArrayRef) -> Result<&T> {
 mod tests {
     use super::*;
     use crate::model::{Position, SequenceNumber};
+    use crate::source::Defect;
 
     fn records() -> Vec<Record> {
         [b"{\"a\":1}".to_vec(), vec![0xff, 0xfe], Vec::new()]
@@ -216,6 +251,7 @@ mod tests {
                 position: Position::new(SequenceNumber::from_u64(10 + i as u64), i as u64),
                 partition_key: format!("pk{i}"),
                 arrival_ts_micros: 1_000_000 + i as i64,
+                defect: (i == 2).then_some(Defect::CorruptKplAggregate),
             })
             .collect()
     }
@@ -232,5 +268,17 @@ mod tests {
             assert_eq!(back.len(), 1);
             assert_eq!(back[0], batch, "{format:?}");
         }
+    }
+
+    #[test]
+    fn objects_written_before_the_defect_column_read_back_with_null_defects() {
+        let shard = ShardId::new("s1").unwrap();
+        let batch = to_batch(&shard, &records(), 5).unwrap();
+        let old = batch.project(&[0, 1, 2, 3, 4, 5, 6]).unwrap();
+        let bytes = encode(&old, BronzeFormat::Parquet, 3, None).unwrap();
+        let back = decode(bytes, BronzeFormat::Parquet).unwrap();
+        let defect = column::<StringArray>(&back[0], col::DEFECT).unwrap();
+        assert_eq!(defect.null_count(), 3);
+        assert_eq!(back[0].num_columns(), bronze_schema().fields().len());
     }
 }

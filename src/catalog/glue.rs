@@ -4,15 +4,13 @@
 //! create and on every commit, and floe's commits need Glue's `UpdateTable`-with-`VersionId`
 //! compare-and-swap (DESIGN.md §6, docs/adr/0005).
 //!
-//! The Glue entry of a table is what Athena, Trino, Spark and pyiceberg expect of an Iceberg table
-//! registered by Iceberg's own Java catalog: `table_type = ICEBERG`, `metadata_location`,
-//! `previous_metadata_location`, the table location, and the current schema's columns mirrored
-//! into the storage descriptor with Hive types (so Athena's schema view and crawlers agree).
+//! The entry's shape — what Athena, Trino, Spark and pyiceberg expect — is [`super::glue_entry`].
 //!
 //! Commits: `update_table` reads the entry (metadata location + `VersionId`), applies the
 //! commit's requirements and updates to the metadata it points at, writes the new metadata file,
 //! then calls `UpdateTable` with that `VersionId`. If anyone committed in between, Glue refuses
 //! with `ConcurrentModificationException`, surfaced as a retryable `CatalogCommitConflicts`.
+//! [`GlueCatalog::swap_metadata_pointer`] offers the same swap to floe's own commits.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,22 +23,16 @@ use aws_sdk_glue::operation::create_table::CreateTableError;
 use aws_sdk_glue::operation::get_database::GetDatabaseError;
 use aws_sdk_glue::operation::get_table::GetTableError;
 use aws_sdk_glue::operation::update_table::UpdateTableError;
-use aws_sdk_glue::types::{Column, DatabaseInput, StorageDescriptor, TableInput};
+use aws_sdk_glue::types::DatabaseInput;
 use iceberg::io::FileIO;
-use iceberg::spec::{NestedField, PrimitiveType, TableMetadata, TableMetadataBuilder, Type};
+
+use super::glue_entry::{COMMENT_PROP, LOCATION_PROP, METADATA_LOCATION_PROP, TABLE_TYPE_PROP, table_input};
+use iceberg::spec::{TableMetadata, TableMetadataBuilder};
 use iceberg::table::Table;
 use iceberg::{
     Catalog, Error, ErrorKind, MetadataLocation, Namespace, NamespaceIdent, Result, Runtime, TableCommit,
     TableCreation, TableIdent,
 };
-
-/// Glue table parameter naming the table format (Athena and Trino look for `ICEBERG`).
-pub const TABLE_TYPE_PROP: &str = "table_type";
-pub const METADATA_LOCATION_PROP: &str = "metadata_location";
-pub const PREVIOUS_METADATA_LOCATION_PROP: &str = "previous_metadata_location";
-/// Namespace property carrying the database location (Iceberg's convention).
-const LOCATION_PROP: &str = "location";
-const COMMENT_PROP: &str = "comment";
 
 pub struct GlueCatalog {
     client: aws_sdk_glue::Client,
@@ -148,77 +140,64 @@ impl GlueCatalog {
         self.table(ident, metadata_location, metadata)
     }
 
+    /// Point the Glue entry of `ident` at `new_location` (whose metadata is `metadata`) if and
+    /// only if it still points at `expected`: `Ok(false)` when it moved. The entry's `VersionId`
+    /// makes the check and the swap one atomic step on Glue's side.
+    pub async fn swap_metadata_pointer(
+        &self,
+        ident: &TableIdent,
+        expected: &str,
+        new_location: &str,
+        metadata: &TableMetadata,
+    ) -> Result<bool> {
+        let entry = self.entry(ident).await?;
+        if entry.metadata_location != expected {
+            return Ok(false);
+        }
+        self.swap_entry(ident, &entry, new_location, metadata).await
+    }
+
+    /// `UpdateTable` with the entry's `VersionId`: `Ok(false)` when someone updated it since.
+    async fn swap_entry(
+        &self,
+        ident: &TableIdent,
+        entry: &Entry,
+        location: &str,
+        metadata: &TableMetadata,
+    ) -> Result<bool> {
+        let db = Self::database_name(ident.namespace())?;
+        let input = table_input(ident.name(), metadata, location, Some(&entry.metadata_location))?;
+        let sent = self
+            .client
+            .update_table()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_name(db)
+            .table_input(input)
+            .set_version_id(entry.version_id.clone())
+            // Iceberg keeps its own history in metadata files; Glue's per-update table versions
+            // would only pile up against the account's version quota.
+            .skip_archive(true)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateTableError::ConcurrentModificationException(_)) => Ok(false),
+                Some(UpdateTableError::EntityNotFoundException(_)) => Err(Error::new(
+                    ErrorKind::TableNotFound,
+                    format!("Glue table {ident} was dropped during the commit"),
+                )),
+                _ => Err(sdk_error("UpdateTable", e)),
+            },
+        }
+    }
+
     async fn database_location(&self, db: &str) -> Result<String> {
         let ns = self.get_namespace(&NamespaceIdent::new(db.to_string())).await?;
         Ok(match ns.properties().get(LOCATION_PROP) {
             Some(l) => l.trim_end_matches('/').to_string(),
             None => format!("{}/{db}.db", self.warehouse),
         })
-    }
-}
-
-/// The Glue `TableInput` of an Iceberg table: parameters Athena/Trino read, location, columns.
-fn table_input(name: &str, metadata: &TableMetadata, location: &str, previous: Option<&str>) -> Result<TableInput> {
-    let mut input = TableInput::builder()
-        .name(name)
-        .table_type("EXTERNAL_TABLE")
-        .parameters(TABLE_TYPE_PROP, "ICEBERG")
-        .parameters(METADATA_LOCATION_PROP, location)
-        .storage_descriptor(storage_descriptor(metadata)?);
-    if let Some(previous) = previous {
-        input = input.parameters(PREVIOUS_METADATA_LOCATION_PROP, previous);
-    }
-    if let Some(comment) = metadata.properties().get(COMMENT_PROP) {
-        input = input.description(comment);
-    }
-    input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue table input for {name}: {e}")))
-}
-
-fn storage_descriptor(metadata: &TableMetadata) -> Result<StorageDescriptor> {
-    let columns =
-        metadata.current_schema().as_struct().fields().iter().map(|f| glue_column(f)).collect::<Result<Vec<_>>>()?;
-    Ok(StorageDescriptor::builder().location(metadata.location()).set_columns(Some(columns)).build())
-}
-
-/// One storage-descriptor column, with the field id and optionality Iceberg's Java catalog records.
-fn glue_column(field: &NestedField) -> Result<Column> {
-    let mut col = Column::builder()
-        .name(&field.name)
-        .r#type(hive_type(&field.field_type))
-        .parameters("iceberg.field.id", field.id.to_string())
-        .parameters("iceberg.field.optional", (!field.required).to_string())
-        .parameters("iceberg.field.current", "true");
-    if let Some(doc) = &field.doc {
-        col = col.comment(doc);
-    }
-    col.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue column {}: {e}", field.name)))
-}
-
-/// The Hive type name Glue, Athena and crawlers use for an Iceberg type.
-pub fn hive_type(t: &Type) -> String {
-    match t {
-        Type::Primitive(p) => match p {
-            PrimitiveType::Boolean => "boolean".into(),
-            PrimitiveType::Int => "int".into(),
-            PrimitiveType::Long => "bigint".into(),
-            PrimitiveType::Float => "float".into(),
-            PrimitiveType::Double => "double".into(),
-            PrimitiveType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-            PrimitiveType::Date => "date".into(),
-            PrimitiveType::Timestamp
-            | PrimitiveType::Timestamptz
-            | PrimitiveType::TimestampNs
-            | PrimitiveType::TimestamptzNs => "timestamp".into(),
-            PrimitiveType::Time | PrimitiveType::String | PrimitiveType::Uuid => "string".into(),
-            PrimitiveType::Fixed(_) | PrimitiveType::Binary => "binary".into(),
-        },
-        Type::Struct(s) => {
-            let fields: Vec<String> =
-                s.fields().iter().map(|f| format!("{}:{}", f.name, hive_type(&f.field_type))).collect();
-            format!("struct<{}>", fields.join(","))
-        }
-        Type::List(l) => format!("array<{}>", hive_type(&l.element_field.field_type)),
-        Type::Map(m) => format!("map<{},{}>", hive_type(&m.key_field.field_type), hive_type(&m.value_field.field_type)),
     }
 }
 
@@ -459,65 +438,21 @@ impl Catalog for GlueCatalog {
 
     async fn update_table(&self, commit: TableCommit) -> Result<Table> {
         let ident = commit.identifier().clone();
-        let db = Self::database_name(ident.namespace())?.to_string();
         let entry = self.entry(&ident).await?;
         let metadata = TableMetadata::read_from(&self.file_io, &entry.metadata_location).await?;
         let current = self.table(ident.clone(), entry.metadata_location.clone(), metadata)?;
         // Requirements are checked against the metadata of the entry version we hold; the
-        // VersionId below makes check-and-swap one atomic step on Glue's side.
+        // VersionId in the swap makes check-and-swap one atomic step on Glue's side.
         let staged = commit.apply(current)?;
         let staged_location = MetadataLocation::from_str(staged.metadata_location_result()?)?;
         staged.metadata().write_to(staged.file_io(), &staged_location).await?;
-        let staged_location = staged_location.to_string();
-        let input = table_input(ident.name(), staged.metadata(), &staged_location, Some(&entry.metadata_location))?;
-        self.client
-            .update_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(&db)
-            .table_input(input)
-            .set_version_id(entry.version_id.clone())
-            // Iceberg keeps its own history in metadata files; Glue's per-update table versions
-            // would only pile up against the account's version quota.
-            .skip_archive(true)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(UpdateTableError::ConcurrentModificationException(_)) => Error::new(
-                    ErrorKind::CatalogCommitConflicts,
-                    format!("Glue table {ident} changed since version {:?} was read", entry.version_id),
-                )
-                .with_retryable(true),
-                Some(UpdateTableError::EntityNotFoundException(_)) => {
-                    Error::new(ErrorKind::TableNotFound, format!("Glue table {ident} was dropped during the commit"))
-                }
-                _ => sdk_error("UpdateTable", e),
-            })?;
-        Ok(staged)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use iceberg::spec::{ListType, MapType, StructType};
-
-    #[test]
-    fn hive_types_match_what_athena_reads() {
-        let p = |t| Type::Primitive(t);
-        assert_eq!(hive_type(&p(PrimitiveType::Timestamptz)), "timestamp");
-        assert_eq!(hive_type(&p(PrimitiveType::Long)), "bigint");
-        assert_eq!(hive_type(&p(PrimitiveType::Decimal { precision: 10, scale: 2 })), "decimal(10,2)");
-        assert_eq!(hive_type(&p(PrimitiveType::Uuid)), "string");
-        let inner = StructType::new(vec![
-            NestedField::required(3, "a", p(PrimitiveType::Int)).into(),
-            NestedField::optional(4, "b", p(PrimitiveType::String)).into(),
-        ]);
-        let list = Type::List(ListType::new(NestedField::list_element(5, Type::Struct(inner), true).into()));
-        assert_eq!(hive_type(&list), "array<struct<a:int,b:string>>");
-        let map = Type::Map(MapType::new(
-            NestedField::map_key_element(6, p(PrimitiveType::String)).into(),
-            NestedField::map_value_element(7, p(PrimitiveType::Double), false).into(),
-        ));
-        assert_eq!(hive_type(&map), "map<string,double>");
+        match self.swap_entry(&ident, &entry, &staged_location.to_string(), staged.metadata()).await? {
+            true => Ok(staged),
+            false => Err(Error::new(
+                ErrorKind::CatalogCommitConflicts,
+                format!("Glue table {ident} changed since version {:?} was read", entry.version_id),
+            )
+            .with_retryable(true)),
+        }
     }
 }

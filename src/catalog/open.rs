@@ -13,8 +13,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use iceberg::io::{FileIOBuilder, LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory};
-use iceberg::{Catalog, CatalogBuilder, Runtime};
+use iceberg::{CatalogBuilder, Runtime};
 use iceberg_catalog_rest::{REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE, RestCatalogBuilder};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalogBuilder,
@@ -22,10 +23,12 @@ use iceberg_catalog_sql::{
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use super::glue::GlueCatalog;
+use super::handle::FloeCatalog;
 use crate::config::{AwsSettings, CatalogConfig, CatalogKind};
 use crate::error::{Error, Result};
 
-pub async fn open_catalog(cfg: &CatalogConfig) -> Result<Arc<dyn Catalog>> {
+/// The catalog `catalog.type` names, as floe's handle (Iceberg's API plus the pointer swap).
+pub async fn open_catalog(cfg: &CatalogConfig, sdk: Option<&SdkConfig>) -> Result<FloeCatalog> {
     let mut props = s3_props(&cfg.aws);
     match cfg.kind {
         CatalogKind::Sql => {
@@ -52,7 +55,7 @@ pub async fn open_catalog(cfg: &CatalogConfig) -> Result<Arc<dyn Catalog>> {
                 Arc::new(OpenDalResolvingStorageFactory::new())
             };
             let catalog = SqlCatalogBuilder::default().with_storage_factory(storage).load(&cfg.name, props).await?;
-            Ok(Arc::new(catalog))
+            FloeCatalog::sql(Arc::new(catalog), &cfg.uri, &cfg.name)
         }
         CatalogKind::Rest => {
             props.insert(REST_CATALOG_PROP_URI.to_string(), cfg.uri.clone());
@@ -66,20 +69,20 @@ pub async fn open_catalog(cfg: &CatalogConfig) -> Result<Arc<dyn Catalog>> {
                 .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
                 .load(&cfg.name, props)
                 .await?;
-            Ok(Arc::new(catalog))
+            Ok(FloeCatalog::rest(Arc::new(catalog)))
         }
         CatalogKind::Glue => {
-            let sdk = crate::aws::sdk_config(&cfg.aws).await;
+            let sdk = sdk.ok_or_else(|| Error::invalid("catalog.type = \"glue\" needs the AWS SDK configuration"))?;
             let file_io = FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new())).with_props(props).build();
             let runtime = Runtime::try_current()?;
             let catalog = GlueCatalog::new(
-                aws_sdk_glue::Client::new(&sdk),
+                aws_sdk_glue::Client::new(sdk),
                 cfg.catalog_id.clone(),
                 cfg.warehouse.clone(),
                 file_io,
                 runtime,
             );
-            Ok(Arc::new(catalog))
+            Ok(FloeCatalog::glue(Arc::new(catalog)))
         }
     }
 }

@@ -3,14 +3,14 @@
 //! (a changed type, a dropped or newly required column) is refused before anything is written.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use iceberg::spec::{FormatVersion, Schema, UnboundPartitionSpec};
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
-use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
+use iceberg::{NamespaceIdent, TableCreation, TableIdent};
 
 use super::commit;
+use super::handle::FloeCatalog;
 use super::tables::{TableDef, bad_rows_partition_spec, bad_rows_schema};
 use crate::error::{Error, Result};
 
@@ -31,13 +31,13 @@ pub struct SetupReport {
 }
 
 pub async fn ensure_tables(
-    catalog: &Arc<dyn Catalog>,
+    catalog: &FloeCatalog,
     namespace: &str,
     defs: &[TableDef],
 ) -> Result<(Vec<ManagedTable>, SetupReport)> {
     let ns = NamespaceIdent::new(namespace.to_string());
-    if !catalog.namespace_exists(&ns).await? {
-        catalog.create_namespace(&ns, HashMap::new()).await?;
+    if !catalog.iceberg().namespace_exists(&ns).await? {
+        catalog.iceberg().create_namespace(&ns, HashMap::new()).await?;
     }
     let mut report = SetupReport::default();
     let mut out = Vec::new();
@@ -53,14 +53,14 @@ pub async fn ensure_tables(
 }
 
 async fn ensure_one(
-    catalog: &Arc<dyn Catalog>,
+    catalog: &FloeCatalog,
     ident: &TableIdent,
     schema: Schema,
     spec: UnboundPartitionSpec,
     properties: HashMap<String, String>,
     report: &mut SetupReport,
 ) -> Result<()> {
-    if !catalog.table_exists(ident).await? {
+    if !catalog.iceberg().table_exists(ident).await? {
         let creation = TableCreation::builder()
             .name(ident.name().to_string())
             .schema(schema)
@@ -68,11 +68,11 @@ async fn ensure_one(
             .format_version(FormatVersion::V2)
             .properties(properties)
             .build();
-        catalog.create_table(ident.namespace(), creation).await?;
+        catalog.iceberg().create_table(ident.namespace(), creation).await?;
         report.created.push(ident.name().to_string());
         return Ok(());
     }
-    let table = catalog.load_table(ident).await?;
+    let table = catalog.iceberg().load_table(ident).await?;
     let to_add = plan_evolution(&table, &schema)?;
     if to_add.is_empty() {
         report.unchanged.push(ident.name().to_string());
@@ -88,7 +88,7 @@ async fn ensure_one(
         update = update.add_column(c);
     }
     let tx = update.apply(Transaction::new(&table))?;
-    let table = tx.commit(catalog.as_ref()).await?;
+    let table = tx.commit(catalog.iceberg().as_ref()).await?;
     // Scans use the snapshot's schema: an empty append carrying the watermark makes the new
     // column readable right away (DESIGN.md §6).
     commit::carry_forward(catalog, &table, "schema-evolution").await?;

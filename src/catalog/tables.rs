@@ -22,6 +22,9 @@ pub struct TableDef {
     pub doc: Option<String>,
     /// The table that receives this table's rejected records.
     pub bad_rows_table: String,
+    /// How the input records are decoded (`json`: one JSON object per record; the default).
+    #[serde(default)]
+    pub decoder: DecoderKind,
     pub columns: Vec<ColumnDef>,
     #[serde(default)]
     pub partition: Vec<PartitionDef>,
@@ -32,6 +35,15 @@ pub struct TableDef {
     pub properties: BTreeMap<String, String>,
     #[serde(skip)]
     pub name: String,
+}
+
+/// The input format of a table's records (`decoder = "…"` in its definition).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderKind {
+    /// One JSON object per record, fields by name.
+    #[default]
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]

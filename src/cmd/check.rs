@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use crate::catalog::tables::load_defs;
 use crate::config::Config;
 use crate::error::Result;
-use crate::silver::decode::json::JsonDecoder;
+use crate::silver::decode::Decoder;
 use crate::silver::sql::Transform;
 
 pub async fn check(cfg: &Config) -> Result<()> {
@@ -18,7 +18,7 @@ pub async fn check(cfg: &Config) -> Result<()> {
         def.schema()?;
         def.partition_spec()?;
         let transform = Transform::load(def, cfg.silver.sql_dir.as_deref())?;
-        let decoder = JsonDecoder::new(def, cfg.silver.max_record_bytes);
+        let decoder = Decoder::for_table(def, cfg.silver.max_record_bytes);
         let key = def.dedup.as_ref().map(|d| d.key.clone()).unwrap_or_else(|| "_none".into());
         let committed = Arc::new(Schema::new(vec![Field::new(key, DataType::Utf8, true)]));
         transform.check(def, decoder.schema(), committed).await?;

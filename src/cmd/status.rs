@@ -7,15 +7,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::bronze::store::BronzeStore;
-use crate::catalog::commit::{self, Watermarks};
+use crate::catalog::progress::watermarks;
+use crate::catalog::stats::{file_stats, totals};
 use crate::checkpoint::ShardCheckpoint;
 use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::read_file;
 use crate::config::{CheckpointKind, Config};
 use crate::error::Result;
-
-/// A data file smaller than this counts as small (compaction would help readers).
-pub const SMALL_FILE_BYTES: u64 = 16 << 20;
+use crate::model::Watermarks;
 
 #[derive(Debug, Serialize)]
 pub struct ShardStatus {
@@ -41,7 +40,7 @@ pub struct TableStatus {
     pub snapshots: usize,
     pub rows: u64,
     pub data_files: u64,
-    /// Live data files under [`SMALL_FILE_BYTES`]: candidates for compaction.
+    /// Live data files under [`crate::catalog::stats::SMALL_FILE_BYTES`]: candidates for compaction.
     pub small_files: u64,
     /// Sums of the `floe.*` counters over the snapshot ancestry.
     pub totals: BTreeMap<String, u64>,
@@ -54,27 +53,28 @@ pub struct Status {
 }
 
 pub async fn status(cfg: &Config) -> Result<Status> {
-    let (catalog, tables, _) = super::open_tables(cfg).await?;
-    let checkpoints = shard_checkpoints(cfg).await?;
+    let sdk = super::run::sdk_config(cfg).await;
+    let (catalog, tables, _) = super::open_tables_with(cfg, sdk.as_ref()).await?;
+    let checkpoints = shard_checkpoints(cfg, sdk.as_ref()).await?;
     let objects = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?.list(&cfg.source.stream).await?;
     let mut table_status = Vec::new();
     let mut lowest: Option<Watermarks> = None;
     for m in &tables {
         for ident in [&m.ident, &m.bad_ident] {
             let t = catalog.load_table(ident).await?;
-            let w = commit::watermarks(&t);
+            let w = watermarks(&t);
             lowest = Some(match lowest {
                 None => w,
-                Some(l) => l.into_iter().filter_map(|(s, p)| w.get(&s).map(|q| (s, p.min(q.clone())))).collect(),
+                Some(l) => l.lower_of(&w),
             });
-            let (rows, data_files, small_files) = file_stats(&t).await?;
+            let stats = file_stats(&t).await?;
             table_status.push(TableStatus {
                 table: ident.name().to_string(),
                 snapshot_id: t.metadata().current_snapshot_id(),
                 snapshots: t.metadata().snapshots().count(),
-                rows,
-                data_files,
-                small_files,
+                rows: stats.rows,
+                data_files: stats.data_files,
+                small_files: stats.small_files,
                 totals: totals(&t),
             });
         }
@@ -114,14 +114,18 @@ pub async fn status(cfg: &Config) -> Result<Status> {
 }
 
 /// Checkpoint, lease owner and epoch per shard, from whichever store `checkpoint.type` names.
-async fn shard_checkpoints(cfg: &Config) -> Result<BTreeMap<String, (ShardCheckpoint, Option<String>, Option<u64>)>> {
+async fn shard_checkpoints(
+    cfg: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<BTreeMap<String, (ShardCheckpoint, Option<String>, Option<u64>)>> {
     Ok(match &cfg.checkpoint {
         CheckpointKind::Local => {
             read_file(&cfg.checkpoint_path)?.into_iter().map(|(k, c)| (k, (c, None, None))).collect()
         }
         CheckpointKind::DynamoDb(settings) => {
-            let sdk = crate::aws::sdk_config(&cfg.aws).await;
-            LeaseTable::new(&sdk, &cfg.source.stream, settings)
+            let sdk =
+                sdk.ok_or_else(|| crate::error::Error::invalid("DynamoDB leases need the AWS SDK configuration"))?;
+            LeaseTable::new(sdk, &cfg.source.stream, settings)
                 .scan()
                 .await?
                 .into_iter()
@@ -134,38 +138,6 @@ async fn shard_checkpoints(cfg: &Config) -> Result<BTreeMap<String, (ShardCheckp
 fn age_secs(rfc3339: &str) -> Option<f64> {
     let t = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
     Some((chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1e3)
-}
-
-/// Rows, live data files and small files of the current snapshot (from the scan plan).
-async fn file_stats(t: &iceberg::table::Table) -> Result<(u64, u64, u64)> {
-    use futures::TryStreamExt;
-    if t.metadata().current_snapshot().is_none() {
-        return Ok((0, 0, 0));
-    }
-    let tasks: Vec<_> = t.scan().build()?.plan_files().await?.try_collect().await?;
-    let rows = tasks.iter().filter_map(|f| f.record_count).sum();
-    let small = tasks.iter().filter(|f| f.file_size_in_bytes < SMALL_FILE_BYTES).count() as u64;
-    Ok((rows, tasks.len() as u64, small))
-}
-
-fn totals(t: &iceberg::table::Table) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let meta = t.metadata_ref();
-    let Some(id) = meta.current_snapshot_id() else { return out };
-    for s in iceberg::util::snapshot::ancestors_of(&meta, id) {
-        for (k, v) in &s.summary().additional_properties {
-            if k.starts_with(commit::WATERMARK_PREFIX)
-                || k.starts_with(commit::LEASE_EPOCH_PREFIX)
-                || !k.starts_with("floe.")
-            {
-                continue;
-            }
-            if let Ok(n) = v.parse::<u64>() {
-                *out.entry(k.trim_start_matches("floe.").to_string()).or_insert(0) += n;
-            }
-        }
-    }
-    out
 }
 
 pub fn print(s: &Status) {

@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::bronze::store::BronzeObject;
-use crate::catalog::commit::Watermarks;
-use crate::model::ShardId;
+use crate::model::{ShardId, Watermarks};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -79,15 +78,15 @@ mod tests {
     fn takes_objects_past_the_watermark_round_robin_within_budget() {
         let objects = vec![obj("a", 20, 29), obj("a", 0, 9), obj("a", 10, 19), obj("b", 0, 5), obj("b", 6, 7)];
         let mut wm = Watermarks::new();
-        wm.insert(ShardId::new("a").unwrap(), Position::new(SequenceNumber::from_u64(9), 0));
+        wm.set(ShardId::new("a").unwrap(), Position::new(SequenceNumber::from_u64(9), 0));
         let p = plan(objects.clone(), &wm, Budget { max_objects: 3, max_bytes: 1 << 30 });
         let a: Vec<u64> = p[&ShardId::new("a").unwrap()].iter().map(|o| o.key.first.to_u64().unwrap()).collect();
         let b: Vec<u64> = p[&ShardId::new("b").unwrap()].iter().map(|o| o.key.first.to_u64().unwrap()).collect();
         assert_eq!(a, vec![10, 20]);
         assert_eq!(b, vec![0]);
         let mut all = wm.clone();
-        all.insert(ShardId::new("a").unwrap(), Position::new(SequenceNumber::from_u64(29), 0));
-        all.insert(ShardId::new("b").unwrap(), Position::new(SequenceNumber::from_u64(7), 0));
+        all.set(ShardId::new("a").unwrap(), Position::new(SequenceNumber::from_u64(29), 0));
+        all.set(ShardId::new("b").unwrap(), Position::new(SequenceNumber::from_u64(7), 0));
         assert!(plan(objects, &all, Budget { max_objects: 3, max_bytes: 1 << 30 }).is_empty());
     }
 

@@ -1,17 +1,22 @@
 //! Silver: micro-batches of bronze objects past the table's watermark are decoded, checked,
-//! deduplicated and cleaned by the table's SQL transform, and handed to the catalog as one
-//! commit per table that also carries the new watermarks.
+//! deduplicated and cleaned by the table's SQL transform, and end in a value — data files plus
+//! the progress they make — that the catalog side commits. Silver never commits.
 //!
 //! - [`discover`]: which bronze objects the next batch reads.
-//! - [`decode`]: records → text columns, with structural contract checks.
+//! - [`read`]: fetching them, keeping only the records past the watermarks.
+//! - [`decode`]: records → text columns, with structural contract checks (one decoder per format).
+//! - [`dedup`]: ids already committed inside the lookback window.
 //! - [`sql`]: the `sql/<table>.sql` transforms.
 //! - [`transform`]: result rows → table rows, bad rows, dedup drops.
 //! - [`writer`]: rows → Iceberg data files.
-//! - [`job`]: one batch end to end, and the loop around it.
+//! - [`job`]: one batch end to end; [`batch`]: the value it ends in.
 
+pub mod batch;
 pub mod decode;
+pub mod dedup;
 pub mod discover;
 pub mod job;
+pub mod read;
 pub mod sql;
 pub mod transform;
 pub mod writer;

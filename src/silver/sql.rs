@@ -16,8 +16,14 @@ use crate::error::{Error, Result};
 
 pub const BUILT_IN: &[(&str, &str)] = &[("events", include_str!("../../sql/events.sql"))];
 
-/// Columns every transform returns besides the table's own.
-pub const CONTROL_COLUMNS: &[&str] = &["_ord", "floe_reason", "floe_detail"];
+/// The result's `floe_reason`: NULL for a row to keep; `duplicate…` for a counted dedup drop;
+/// any other value sends the record to the bad-rows table with this reason.
+pub const REASON: &str = "floe_reason";
+/// The result's `floe_detail`: what exactly failed (kept in the bad row).
+pub const DETAIL: &str = "floe_detail";
+/// Columns every transform returns besides the table's own: `_ord` (the decoder's, passed
+/// through, so each result row names its bronze record), [`REASON`], [`DETAIL`].
+pub const CONTROL_COLUMNS: &[&str] = &[super::decode::ORD, REASON, DETAIL];
 
 #[derive(Debug, Clone)]
 pub struct Transform {

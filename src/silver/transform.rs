@@ -11,7 +11,9 @@ use arrow::array::{
 use arrow::compute::{cast, filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
 
-use crate::bronze::encode::downcast;
+use super::decode::ORD;
+use super::sql::{DETAIL, REASON};
+use crate::bronze::encode::{col, downcast};
 use crate::error::{Error, Result};
 
 /// The outcome of one batch, per destination.
@@ -55,9 +57,9 @@ pub fn split(
     let mut bad_reason: Vec<String> = Vec::new();
     let mut bad_detail: Vec<Option<String>> = Vec::new();
     for batch in result {
-        let ord = downcast::<Int64Array>(column(batch, "_ord")?)?;
-        let reason = downcast::<StringArray>(column(batch, "floe_reason")?)?;
-        let detail = downcast::<StringArray>(column(batch, "floe_detail")?)?;
+        let ord = downcast::<Int64Array>(column(batch, ORD)?)?;
+        let reason = downcast::<StringArray>(column(batch, REASON)?)?;
+        let detail = downcast::<StringArray>(column(batch, DETAIL)?)?;
         let mut keep = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let o = ord.value(i);
@@ -150,11 +152,11 @@ fn bad_batch(
     let by_name: Vec<(&str, ArrayRef)> = vec![
         ("reason", Arc::new(StringArray::from(reason))),
         ("detail", Arc::new(StringArray::from(detail))),
-        ("raw", pick("data")?),
-        ("source_shard_id", pick("shard_id")?),
-        ("source_sequence_number", pick("sequence_number")?),
-        ("source_sub_sequence", pick("sub_sequence")?),
-        ("arrival_tstamp", pick("arrival_ts")?),
+        ("raw", pick(col::DATA)?),
+        ("source_shard_id", pick(col::SHARD_ID)?),
+        ("source_sequence_number", pick(col::SEQUENCE_NUMBER)?),
+        ("source_sub_sequence", pick(col::SUB_SEQUENCE)?),
+        ("arrival_tstamp", pick(col::ARRIVAL_TS)?),
         ("failed_tstamp", Arc::new(TimestampMicrosecondArray::from(vec![now_micros; ords.len()]).with_timezone("UTC"))),
     ];
     let cols = RecordBatch::try_from_iter(by_name)?;

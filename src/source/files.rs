@@ -107,6 +107,7 @@ impl SpoolReader {
                 position: Position::new(SequenceNumber::from_u64(self.offset), 0),
                 partition_key: String::new(),
                 arrival_ts_micros: self.arrival_ts_micros,
+                defect: None,
             });
             self.offset += consumed as u64;
         }
@@ -116,7 +117,7 @@ impl SpoolReader {
 
 /// Read one shard from just after `after` and send its reads to the bronze writer, until the
 /// file ends or shutdown is requested. Dropping the sender tells the writer to flush and stop.
-pub async fn read_shard(
+pub async fn read_spool_file(
     shard: ShardId,
     path: PathBuf,
     after: Option<u64>,

@@ -3,17 +3,26 @@
 
 use std::collections::BTreeMap;
 
-use floe::catalog::commit::{BatchCommit, CommitOutcome, Watermarks, commit_batch, watermarks};
+use floe::catalog::Committer;
+use floe::catalog::commit::{Change, CommitOutcome, TableCommit};
+use floe::catalog::progress::watermarks;
 use floe::config::{Config, Overrides};
 use floe::error::Error;
-use floe::model::{Position, SequenceNumber, ShardId};
+use floe::model::{Position, SequenceNumber, ShardId, Watermarks};
 
 fn wm(pairs: &[(&str, u64)]) -> Watermarks {
     pairs.iter().map(|(s, n)| (ShardId::new(*s).unwrap(), Position::new(SequenceNumber::from_u64(*n), 0))).collect()
 }
 
-fn batch(after: &[(&str, u64)], ends: &[(&str, u64)]) -> BatchCommit {
-    BatchCommit { files: vec![], planned_after: wm(after), ends_at: wm(ends), summary: BTreeMap::new() }
+fn batch(ident: &iceberg::TableIdent, after: &[(&str, u64)], ends: &[(&str, u64)]) -> TableCommit {
+    TableCommit {
+        ident: ident.clone(),
+        change: Change::Append(vec![]),
+        planned_after: wm(after),
+        ends_at: wm(ends),
+        summary: BTreeMap::new(),
+        oldest_arrival_micros: None,
+    }
 }
 
 #[tokio::test]
@@ -23,17 +32,18 @@ async fn appends_once_recognises_retries_and_refuses_stale_plans() {
     let cfg = Config::load(None, Vec::new(), &overrides).unwrap();
     let (catalog, tables, _) = floe::cmd::open_tables(&cfg).await.unwrap();
     let ident = tables[0].ident.clone();
+    let committer = Committer::new(catalog.clone());
 
-    let first = commit_batch(&catalog, &ident, batch(&[], &[("a", 10), ("b", 5)])).await.unwrap();
+    let first = committer.commit(batch(&ident, &[], &[("a", 10), ("b", 5)])).await.unwrap();
     assert!(matches!(first, CommitOutcome::Committed { .. }));
     // the same batch again (an ambiguous commit retried): nothing new is appended
-    let again = commit_batch(&catalog, &ident, batch(&[], &[("a", 10), ("b", 5)])).await.unwrap();
+    let again = committer.commit(batch(&ident, &[], &[("a", 10), ("b", 5)])).await.unwrap();
     assert_eq!(again, CommitOutcome::AlreadyCovered);
     // a batch planned before the first commit, covering more: refused, not appended over it
-    let stale = commit_batch(&catalog, &ident, batch(&[], &[("a", 20)])).await;
+    let stale = committer.commit(batch(&ident, &[], &[("a", 20)])).await;
     assert!(matches!(stale, Err(Error::CommitConflict { .. })), "{stale:?}");
     // planned on the current watermark: fine; other shards' watermarks are carried forward
-    commit_batch(&catalog, &ident, batch(&[("a", 10)], &[("a", 20)])).await.unwrap();
+    committer.commit(batch(&ident, &[("a", 10)], &[("a", 20)])).await.unwrap();
     let table = catalog.load_table(&ident).await.unwrap();
     assert_eq!(watermarks(&table), wm(&[("a", 20), ("b", 5)]));
     assert_eq!(table.metadata().snapshots().count(), 2);

@@ -1,16 +1,10 @@
 //! JSON-object records → one text column per input field of the table, plus `extra` (the
 //! fields the table does not know, kept as one JSON object) and the first decode error.
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::Value;
 
-use super::reasons;
-use crate::bronze::encode::downcast;
+use super::{RecordDecoder, Rejection, reasons};
 use crate::catalog::tables::TableDef;
-use crate::error::Result;
 
 /// What the decoder needs to know about one input column.
 #[derive(Debug, Clone)]
@@ -49,17 +43,17 @@ impl Expect {
     }
 }
 
-/// The JSON decoder for one table's input contract.
+/// The JSON format for one table's input contract.
 #[derive(Debug, Clone)]
 pub struct JsonDecoder {
     fields: Vec<InputField>,
-    extra: Option<String>,
-    max_record_bytes: u64,
-    schema: SchemaRef,
+    /// The input fields' names, then `extra`'s (if the table has one).
+    columns: Vec<String>,
+    has_extra: bool,
 }
 
 impl JsonDecoder {
-    pub fn new(def: &TableDef, max_record_bytes: u64) -> Self {
+    pub fn new(def: &TableDef) -> Self {
         let fields: Vec<InputField> = def
             .input_columns()
             .map(|c| InputField {
@@ -70,115 +64,19 @@ impl JsonDecoder {
             })
             .collect();
         let extra = def.columns.iter().find(|c| c.from == "extra").map(|c| c.name.clone());
-        let mut cols = vec![
-            Field::new("_ord", DataType::Int64, false),
-            Field::new("_error", DataType::Utf8, true),
-            Field::new("_error_detail", DataType::Utf8, true),
-            Field::new("shard_id", DataType::Utf8, false),
-            Field::new("sequence_number", DataType::Utf8, false),
-            Field::new("sub_sequence", DataType::Int64, false),
-        ];
-        cols.extend(fields.iter().map(|f| Field::new(&f.name, DataType::Utf8, true)));
-        if let Some(e) = &extra {
-            cols.push(Field::new(e, DataType::Utf8, true));
-        }
-        Self { fields, extra, max_record_bytes, schema: Arc::new(Schema::new(cols)) }
+        let mut columns: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+        columns.extend(extra.iter().cloned());
+        Self { fields, columns, has_extra: extra.is_some() }
+    }
+}
+
+impl RecordDecoder for JsonDecoder {
+    fn columns(&self) -> &[String] {
+        &self.columns
     }
 
-    /// The schema of [`JsonDecoder::decode`]'s output (the SQL's `bronze` table).
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    /// Decode a bronze batch on up to `threads` threads (row order and `_ord` are kept).
-    pub fn decode_parallel(&self, bronze: &RecordBatch, threads: usize) -> Result<RecordBatch> {
-        let n = bronze.num_rows();
-        let chunk = n.div_ceil(threads.max(1)).max(1);
-        let parts: Vec<Result<RecordBatch>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(chunk)
-                .map(|start| {
-                    let slice = bronze.slice(start, chunk.min(n - start));
-                    scope.spawn(move || self.decode(&slice, start as i64))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(crate::error::Error::invalid("a decoder thread panicked"))))
-                .collect()
-        });
-        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok(arrow::compute::concat_batches(&self.schema, &parts)?)
-    }
-
-    /// Decode a bronze batch; `first_ord` numbers the rows in read order across batches.
-    pub fn decode(&self, bronze: &RecordBatch, first_ord: i64) -> Result<RecordBatch> {
-        let data = downcast::<BinaryArray>(bronze.column(0))?;
-        let n = bronze.num_rows();
-        let mut error = StringBuilder::with_capacity(n, 0);
-        let mut detail = StringBuilder::with_capacity(n, 0);
-        let mut cols: Vec<StringBuilder> =
-            self.fields.iter().map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
-        let mut extra = StringBuilder::with_capacity(n, 0);
-        let mut values: Vec<Option<String>> = vec![None; self.fields.len()];
-        for i in 0..n {
-            values.iter_mut().for_each(|v| *v = None);
-            let (err, extra_text) = match self.decode_one(data.value(i), &mut values) {
-                Ok(x) => (None, x),
-                Err(e) => (Some(e), None),
-            };
-            match err {
-                Some((reason, d)) => {
-                    error.append_value(reason);
-                    detail.append_value(d);
-                    cols.iter_mut().for_each(|c| c.append_null());
-                }
-                None => {
-                    error.append_null();
-                    detail.append_null();
-                    for (c, v) in cols.iter_mut().zip(values.iter_mut()) {
-                        c.append_option(v.take());
-                    }
-                }
-            }
-            extra.append_option(extra_text);
-        }
-        let mut out: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from_iter_values(first_ord..first_ord + n as i64)),
-            Arc::new(error.finish()),
-            Arc::new(detail.finish()),
-            bronze.column(1).clone(),
-            bronze.column(2).clone(),
-            bronze.column(3).clone(),
-        ];
-        out.extend(cols.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef));
-        if self.extra.is_some() {
-            out.push(Arc::new(extra.finish()));
-        }
-        Ok(RecordBatch::try_new(self.schema.clone(), out)?)
-    }
-
-    /// Fill `values` from one record; return the `extra` JSON, or the first failure as
-    /// (reason, detail).
-    fn decode_one(&self, raw: &[u8], values: &mut [Option<String>]) -> Result<Option<String>, (&'static str, String)> {
-        if raw.len() as u64 > self.max_record_bytes {
-            return Err((
-                reasons::RECORD_TOO_LARGE,
-                format!("{} bytes, limit {} (silver.max_record_bytes)", raw.len(), self.max_record_bytes),
-            ));
-        }
-        // Valid aggregates were split by the source; one still here failed its checksum or parse.
-        if crate::source::kinesis::kpl::looks_aggregated(raw) {
-            return Err((
-                reasons::CORRUPT_KPL_AGGREGATE,
-                "a KPL aggregate that could not be split (bad MD5 or protobuf body)".to_string(),
-            ));
-        }
-        if raw.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err((reasons::EMPTY_RECORD, "the record has no content".to_string()));
-        }
-        let text = std::str::from_utf8(raw)
-            .map_err(|e| (reasons::INVALID_UTF8, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    /// Fill the fields from one record, and `extra` with the fields the table does not know.
+    fn decode_record(&self, text: &str, values: &mut [Option<String>]) -> Result<(), Rejection> {
         let value: Value = serde_json::from_str(text).map_err(|e| (reasons::INVALID_JSON, e.to_string()))?;
         let Value::Object(mut obj) = value else {
             return Err((reasons::NOT_AN_OBJECT, format!("expected a JSON object, got {}", kind(&value))));
@@ -208,10 +106,10 @@ impl JsonDecoder {
                 }
             };
         }
-        Ok(match &self.extra {
-            Some(_) if !obj.is_empty() => Some(Value::Object(obj).to_string()),
-            _ => None,
-        })
+        if self.has_extra && !obj.is_empty() {
+            values[self.fields.len()] = Some(Value::Object(obj).to_string());
+        }
+        Ok(())
     }
 }
 
@@ -228,16 +126,16 @@ fn kind(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::bronze::encode::to_batch;
     use crate::catalog::tables::load_defs;
     use crate::model::{Position, SequenceNumber, ShardId};
-    use crate::source::Record;
-    use arrow::array::StringArray;
+    use crate::silver::decode::Decoder;
+    use crate::source::{Defect, Record};
+    use arrow::array::{RecordBatch, StringArray};
 
     fn decode(lines: &[&[u8]]) -> RecordBatch {
         let defs = load_defs(None).unwrap();
-        let dec = JsonDecoder::new(&defs[0], 1 << 20);
+        let dec = Decoder::for_table(&defs[0], 1 << 20);
         let recs: Vec<Record> = lines
             .iter()
             .enumerate()
@@ -246,6 +144,8 @@ mod tests {
                 position: Position::new(SequenceNumber::from_u64(i as u64), 0),
                 partition_key: String::new(),
                 arrival_ts_micros: 0,
+                // as the Kinesis source marks an aggregate it could not split
+                defect: crate::source::kinesis::kpl::looks_aggregated(l).then_some(Defect::CorruptKplAggregate),
             })
             .collect();
         let b = to_batch(&ShardId::new("s").unwrap(), &recs, 0).unwrap();
@@ -293,7 +193,7 @@ mod tests {
     #[test]
     fn parallel_decode_keeps_order_and_ords() {
         let defs = load_defs(None).unwrap();
-        let dec = JsonDecoder::new(&defs[0], 1 << 20);
+        let dec = Decoder::for_table(&defs[0], 1 << 20);
         let lines: Vec<Vec<u8>> = (0..101)
             .map(|i| {
                 format!("{{\"event_id\":\"{i}\",\"collector_tstamp\":\"t\",\"event\":\"e\",\"platform\":\"p\"}}")
@@ -308,6 +208,7 @@ mod tests {
                 position: Position::new(SequenceNumber::from_u64(i as u64), 0),
                 partition_key: String::new(),
                 arrival_ts_micros: 0,
+                defect: None,
             })
             .collect();
         let b = to_batch(&ShardId::new("s").unwrap(), &recs, 0).unwrap();

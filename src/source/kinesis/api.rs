@@ -14,7 +14,7 @@ use aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError;
 use aws_sdk_kinesis::types::{ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream};
 use bytes::Bytes;
 
-use crate::model::{SequenceNumber, ShardId};
+use crate::model::{ConsumerArn, ConsumerName, SequenceNumber, ShardId};
 
 /// How a failed call should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +179,8 @@ impl KinesisApi {
     /// Register the enhanced fan-out consumer `name` on the stream, or find it if it exists (a
     /// consumer is shared by every worker of the stream and outlives them), and wait until it
     /// is ACTIVE. Returns its ARN.
-    pub async fn ensure_consumer(&self, name: &str) -> Result<String, ApiError> {
+    pub async fn ensure_consumer(&self, consumer: &ConsumerName) -> Result<ConsumerArn, ApiError> {
+        let name = consumer.as_str();
         let summary = self.client.describe_stream_summary().stream_name(&self.stream).send().await.map_err(|e| {
             let kind = classify(&e);
             api_error("DescribeStreamSummary", kind, &e)
@@ -220,7 +221,7 @@ impl KinesisApi {
             let status =
                 desc.consumer_description().map(|d| (d.consumer_status().clone(), d.consumer_arn().to_string()));
             match status {
-                Some((ConsumerStatus::Active, arn)) => return Ok(arn),
+                Some((ConsumerStatus::Active, arn)) => return Ok(ConsumerArn::from_service(arn)),
                 Some((ConsumerStatus::Deleting, _)) => {
                     return Err(ApiError {
                         op: "DescribeStreamConsumer",
@@ -247,7 +248,7 @@ impl KinesisApi {
     /// the shard ends.
     pub async fn subscribe(
         &self,
-        consumer_arn: &str,
+        consumer_arn: &ConsumerArn,
         shard: &ShardId,
         start: &StartAt,
     ) -> Result<Subscription, ApiError> {
@@ -263,7 +264,7 @@ impl KinesisApi {
         let out = self
             .client
             .subscribe_to_shard()
-            .consumer_arn(consumer_arn)
+            .consumer_arn(consumer_arn.as_str())
             .shard_id(shard.as_str())
             .starting_position(position)
             .send()

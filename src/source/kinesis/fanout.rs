@@ -6,7 +6,7 @@
 //! continuation sequence number that was handed over, so nothing is skipped, and a record seen
 //! twice is dropped by position like any re-read. A last event without a continuation is
 //! SHARD_END. Records, KPL splitting, checkpoints and leases are the polling consumer's
-//! ([`super::consumer::hand_over`]).
+//! ([`super::handover::hand_over`]).
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{ApiError, FailureKind, KinesisApi, StartAt};
-use super::consumer::{Backoff, Next, ReadOptions, ShardOutcome, hand_over};
+use super::handover::{Backoff, Next, ReadOptions, ShardOutcome, hand_over};
 use crate::error::Result;
-use crate::model::{Position, SequenceNumber, ShardId};
+use crate::model::{ConsumerArn, Position, SequenceNumber, ShardId};
 use crate::source::ReadBatch;
 
 /// Kinesis allows one SubscribeToShard per second per shard and consumer.
@@ -28,9 +28,9 @@ const SILENT_LIMIT: Duration = Duration::from_secs(30);
 /// Read `shard` through the registered consumer `consumer_arn`, from `start`, dropping records
 /// at or before `resume_after`, and send each event's new records to `tx`.
 #[allow(clippy::too_many_arguments)] // the polling reader's arguments plus the consumer
-pub async fn read_shard(
+pub async fn subscribe_shard(
     api: KinesisApi,
-    consumer_arn: &str,
+    consumer_arn: &ConsumerArn,
     shard: ShardId,
     start: StartAt,
     resume_after: Option<Position>,

@@ -1,24 +1,20 @@
-//! Polling consumer of one shard: GetShardIterator, then GetRecords paced to the per-shard
-//! limits (5 calls/s, 2 MB/s), KPL aggregates split into user records, reads handed to the
-//! bronze writer until SHARD_END, shutdown, or (with `stop_when_caught_up`) the tip. With
-//! `fan_out` set, [`super::fanout`] reads instead and hands over through the same [`hand_over`].
+//! What polling and enhanced fan-out share once a page of records has arrived: handing its
+//! new user records to the bronze writer (KPL split, records at or before the checkpoint
+//! dropped, SHARD_END passed on), the read options, how a shard's read ends, and the back-off
+//! for failed calls. A leaf: it imports neither reader.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ApiError, FailureKind, KinesisApi, Page, RawRecord, StartAt};
+use super::api::{ApiError, FailureKind, Page, RawRecord};
 use super::kpl;
 use crate::error::{Error, Result};
-use crate::model::{Position, ShardId};
-use crate::source::{ReadBatch, Record};
+use crate::model::{ConsumerArn, Position, ShardId};
+use crate::source::{Defect, ReadBatch, Record};
 
-/// Kinesis allows 5 GetRecords calls per second per shard.
-const MIN_CALL_GAP: Duration = Duration::from_millis(200);
-/// and 2 MB/s read per shard: after a read of n bytes, the next waits n / 2 MB/s.
-const READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Transient failures in a row before the shard's task gives up (and the daemon with it).
@@ -32,8 +28,8 @@ pub struct ReadOptions {
     pub poll_interval: Duration,
     /// Return once a read comes back empty with MillisBehindLatest = 0 (`run --until-idle`).
     pub stop_when_caught_up: bool,
-    /// Enhanced fan-out through this registered consumer (its ARN) instead of polling.
-    pub fan_out: Option<String>,
+    /// Enhanced fan-out through this registered consumer instead of polling.
+    pub fan_out: Option<ConsumerArn>,
 }
 
 /// What a finished shard task reports.
@@ -47,77 +43,8 @@ pub enum ShardOutcome {
     Stopped,
 }
 
-/// Read `shard` from `start`, skipping records at or before `resume_after` (the checkpoint),
-/// and send each read to `tx`. Dropping `tx` (returning) tells the writer to flush.
-pub async fn read_shard(
-    api: KinesisApi,
-    shard: ShardId,
-    start: StartAt,
-    resume_after: Option<Position>,
-    opts: ReadOptions,
-    tx: mpsc::Sender<ReadBatch>,
-    cancel: CancellationToken,
-) -> Result<ShardOutcome> {
-    if let Some(consumer_arn) = opts.fan_out.clone() {
-        return super::fanout::read_shard(api, &consumer_arn, shard, start, resume_after, &opts, tx, cancel).await;
-    }
-    let mut last = resume_after;
-    let mut backoff = Backoff::default();
-    let mut iterator = loop {
-        match api.shard_iterator(&shard, &start).await {
-            Ok(it) => break it,
-            Err(e) => backoff.wait_or_fail(&shard, e, &cancel).await?,
-        }
-        if cancel.is_cancelled() {
-            return Ok(ShardOutcome::Stopped);
-        }
-    };
-    let mut next_call = Instant::now();
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(ShardOutcome::Stopped),
-            _ = tokio::time::sleep_until(next_call.into()) => {}
-        }
-        let page: Page = match api.get_records(&iterator, opts.limit).await {
-            Ok(p) => p,
-            Err(e) if e.kind == FailureKind::ExpiredIterator => {
-                tracing::info!(shard = %shard, "shard iterator expired; getting a fresh one");
-                let from = match &last {
-                    Some(p) => StartAt::AtSequence(p.seq.clone()),
-                    None => start.clone(),
-                };
-                iterator = match api.shard_iterator(&shard, &from).await {
-                    Ok(it) => it,
-                    Err(e) => {
-                        backoff.wait_or_fail(&shard, e, &cancel).await?;
-                        continue;
-                    }
-                };
-                continue;
-            }
-            Err(e) => {
-                backoff.wait_or_fail(&shard, e, &cancel).await?;
-                continue;
-            }
-        };
-        backoff.reset();
-        let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
-        next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
-        let handed = hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx).await;
-        match handed.next {
-            Next::Ended => return Ok(ShardOutcome::Ended),
-            Next::CaughtUp => return Ok(ShardOutcome::CaughtUp),
-            Next::Stopped => return Ok(ShardOutcome::Stopped),
-            Next::From(it) => iterator = it,
-        }
-        if handed.empty {
-            next_call = next_call.max(Instant::now() + opts.poll_interval);
-        }
-    }
-}
-
 /// What reading does after a page was handed over.
-pub(super) enum Next {
+pub enum Next {
     /// Go on from this iterator (polling) or continuation sequence number (fan-out).
     From(String),
     Ended,
@@ -126,7 +53,7 @@ pub(super) enum Next {
     Stopped,
 }
 
-pub(super) struct Handed {
+pub struct Handed {
     pub next: Next,
     /// No new user record in the page.
     pub empty: bool,
@@ -135,7 +62,7 @@ pub(super) struct Handed {
 /// Hand a page's new user records (and SHARD_END, which the writer checkpoints) to the writer;
 /// `last` moves to the last record handed over. Shared by polling and enhanced fan-out, so both
 /// drop, split and end shards the same way.
-pub(super) async fn hand_over(
+pub async fn hand_over(
     shard: &ShardId,
     page: Page,
     last: &mut Option<Position>,
@@ -174,11 +101,12 @@ pub(super) async fn hand_over(
 pub fn user_records(raw: &[RawRecord], after: Option<&Position>) -> Vec<Record> {
     let mut out = Vec::with_capacity(raw.len());
     for r in raw {
-        let whole = |r: &RawRecord| Record {
+        let whole = |r: &RawRecord, defect: Option<Defect>| Record {
             data: r.data.clone(),
             position: Position::new(r.sequence_number.clone(), 0),
             partition_key: r.partition_key.clone(),
             arrival_ts_micros: r.arrival_ts_micros,
+            defect,
         };
         let split = if kpl::looks_aggregated(&r.data) { kpl::deaggregate(&r.data) } else { Ok(None) };
         match split {
@@ -187,11 +115,12 @@ pub fn user_records(raw: &[RawRecord], after: Option<&Position>) -> Vec<Record> 
                 position: Position::new(r.sequence_number.clone(), u.sub_sequence),
                 partition_key: u.partition_key,
                 arrival_ts_micros: r.arrival_ts_micros,
+                defect: None,
             })),
-            Ok(None) => out.push(whole(r)),
+            Ok(None) => out.push(whole(r, None)),
             Err(e) => {
                 tracing::warn!(sequence_number = %r.sequence_number, error = %e, "corrupt KPL aggregate kept whole");
-                out.push(whole(r));
+                out.push(whole(r, Some(Defect::CorruptKplAggregate)));
             }
         }
     }
@@ -203,24 +132,19 @@ pub fn user_records(raw: &[RawRecord], after: Option<&Position>) -> Vec<Record> 
 
 /// Exponential back-off with jitter for throttling and transient failures.
 #[derive(Default)]
-pub(super) struct Backoff {
+pub struct Backoff {
     delay: Option<Duration>,
     transient_in_a_row: u32,
 }
 
 impl Backoff {
-    pub(super) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.delay = None;
         self.transient_in_a_row = 0;
     }
 
     /// Sleep before the next try, or return the error if it is fatal or keeps coming back.
-    pub(super) async fn wait_or_fail(
-        &mut self,
-        shard: &ShardId,
-        e: ApiError,
-        cancel: &CancellationToken,
-    ) -> Result<()> {
+    pub async fn wait_or_fail(&mut self, shard: &ShardId, e: ApiError, cancel: &CancellationToken) -> Result<()> {
         match e.kind {
             FailureKind::Fatal => return Err(Error::Source(format!("shard {shard}: {e}"))),
             FailureKind::Transient | FailureKind::ExpiredIterator => {
@@ -279,5 +203,6 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].position.sub, 0);
         assert_eq!(out[0].data.as_ref(), &data[..]);
+        assert_eq!(out[0].defect, Some(Defect::CorruptKplAggregate), "carried to silver as data");
     }
 }

@@ -1,0 +1,133 @@
+//! The Kinesis source in the supervision loop: discover the stream's shards every poll (splits
+//! and merges show up without a restart), let the coordinator decide which to read — with
+//! leases, only the shards this worker holds — and start each where [`super::resume`] says.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::pipelines::Pipelines;
+use super::resume::start_for;
+use super::supervise::{Round, ShardSource, Supervision, supervise};
+use crate::error::{Error, Result};
+use crate::http::Readiness;
+use crate::model::{ConsumerArn, ShardId};
+use crate::source::kinesis::api::{FailureKind, KinesisApi};
+use crate::source::kinesis::coordinator::{Coordinator, ShardTokens, renew_leases};
+use crate::source::kinesis::handover::{ReadOptions, ShardOutcome};
+
+/// Run the Kinesis side of bronze until `sup` says stop: leases renewed in the background,
+/// readiness kept up to date, every lease handed back at the end whatever the exit.
+pub async fn run(
+    pipelines: Pipelines,
+    api: KinesisApi,
+    sup: &Supervision,
+    readiness: Option<Arc<Readiness>>,
+) -> Result<()> {
+    let coordinator = Coordinator::new(&pipelines.checkpoints);
+    let leases = coordinator.leases().cloned();
+    let tokens = ShardTokens::default();
+    let stop_background = CancellationToken::new();
+    if let Some(t) = &leases {
+        tokio::spawn(renew_leases(t.clone(), tokens.clone(), stop_background.clone()));
+    }
+    if let Some(r) = &readiness {
+        let stuck_after = pipelines.cfg.source.stuck_after;
+        tokio::spawn(super::readiness::watch_shards(r.clone(), leases.clone(), stuck_after, stop_background.clone()));
+    }
+    let res = match fan_out_consumer(&pipelines, &api).await {
+        Ok(fan_out) => {
+            let opts = ReadOptions {
+                limit: pipelines.cfg.source.read_records as i32,
+                poll_interval: pipelines.cfg.source.poll_interval,
+                stop_when_caught_up: pipelines.until_idle,
+                fan_out,
+            };
+            let mut source = KinesisSource { pipelines, api, opts, coordinator, tokens, caught_up: HashSet::new() };
+            let res = supervise(&mut source, sup).await;
+            source.coordinator.release_all().await;
+            res
+        }
+        Err(e) => {
+            coordinator.release_all().await;
+            Err(e)
+        }
+    };
+    stop_background.cancel();
+    res
+}
+
+/// With `source.consumer = "efo"`: the registered consumer's ARN (registered now if it is
+/// not yet), retrying passing failures until shutdown.
+async fn fan_out_consumer(p: &Pipelines, api: &KinesisApi) -> Result<Option<ConsumerArn>> {
+    let Some(name) = &p.cfg.source.fan_out else { return Ok(None) };
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match api.ensure_consumer(name).await {
+            Ok(arn) => {
+                tracing::info!(consumer = %arn, "reading through enhanced fan-out");
+                return Ok(Some(arn));
+            }
+            Err(e) if e.kind == FailureKind::Fatal => return Err(Error::Source(e.to_string())),
+            Err(e) => tracing::warn!(error = %e, "enhanced fan-out consumer not ready; retrying"),
+        }
+        tokio::select! {
+            _ = p.cancel.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+struct KinesisSource {
+    pipelines: Pipelines,
+    api: KinesisApi,
+    opts: ReadOptions,
+    coordinator: Coordinator,
+    tokens: ShardTokens,
+    /// With --until-idle: shards that reached the tip in this run are not read again.
+    caught_up: HashSet<ShardId>,
+}
+
+impl ShardSource for KinesisSource {
+    type Outcome = ShardOutcome;
+
+    async fn round(&mut self, running: &HashSet<ShardId>) -> Result<Round<ShardOutcome>> {
+        let shards = match self.api.list_shards().await {
+            Ok(s) => s,
+            Err(e) if e.kind == FailureKind::Fatal => return Err(Error::Source(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing shards failed; retrying at the next poll");
+                Vec::new()
+            }
+        };
+        let decided = self.coordinator.round(&shards, running, &self.caught_up).await?.unwrap_or_default();
+        let mut start = Vec::new();
+        for (s, cp) in &decided.claim {
+            let (from, resume) = start_for(s, cp.clone(), &shards, &self.pipelines.cfg.source.start_position)?;
+            tracing::info!(shard = %s.id, start = ?from, "reading shard");
+            let token = self.pipelines.cancel.child_token();
+            self.tokens.insert(s.id.clone(), token.clone());
+            crate::telemetry::shard_progress(s.id.as_str());
+            let task = self.pipelines.kinesis(self.api.clone(), self.opts.clone(), s.id.clone(), from, resume, token);
+            start.push((s.id.clone(), task));
+        }
+        let drained = !shards.is_empty()
+            && decided.claim.is_empty()
+            && shards.iter().all(|s| {
+                decided.ended.contains(&s.id) || self.caught_up.contains(&s.id) || decided.elsewhere.contains(&s.id)
+            });
+        Ok(Round { start, drained_when_none_running: drained })
+    }
+
+    async fn finished(&mut self, shard: ShardId, res: Result<ShardOutcome>) -> Result<()> {
+        self.tokens.remove(&shard);
+        crate::telemetry::shard_stopped(shard.as_str());
+        if self.coordinator.finished(&shard, res).await? == Some(ShardOutcome::CaughtUp) {
+            self.caught_up.insert(shard);
+        }
+        Ok(())
+    }
+}

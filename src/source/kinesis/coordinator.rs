@@ -1,0 +1,240 @@
+//! Which shards this worker reads, round by round: alone (local checkpoints: every readable
+//! shard), or with DynamoDB leases shared by several workers (make sure every listed shard has
+//! a lease, read the table, take what the balancing policy in [`super::lease`] says, renew what
+//! is held, give back what ended). One place for everything a worker does with leases.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio_util::sync::CancellationToken;
+
+use super::api::ShardInfo;
+use super::handover::ShardOutcome;
+use super::lease::{self, ExpiryTracker};
+use super::shards::ready_to_read;
+use crate::checkpoint::dynamodb::LeaseTable;
+use crate::checkpoint::{Checkpoints, ShardCheckpoint};
+use crate::error::{Error, Result};
+use crate::model::ShardId;
+
+/// What one poll decided.
+#[derive(Default)]
+pub struct Round {
+    /// Shards whose end is checkpointed.
+    pub ended: HashSet<ShardId>,
+    /// Shards another live worker holds (not ours to wait for with --until-idle).
+    pub elsewhere: HashSet<ShardId>,
+    /// Shards to start reading now, with their checkpoints.
+    pub claim: Vec<(ShardInfo, Option<ShardCheckpoint>)>,
+}
+
+/// Shards running in this worker, each with the token that stops it (a lost lease stops one).
+#[derive(Clone, Default)]
+pub struct ShardTokens(Arc<Mutex<HashMap<ShardId, CancellationToken>>>);
+
+impl ShardTokens {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ShardId, CancellationToken>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn insert(&self, shard: ShardId, token: CancellationToken) {
+        self.lock().insert(shard, token);
+    }
+    pub fn remove(&self, shard: &ShardId) {
+        self.lock().remove(shard);
+    }
+    fn cancel(&self, shard: &ShardId) {
+        if let Some(t) = self.lock().get(shard) {
+            t.cancel();
+        }
+    }
+}
+
+/// The worker's side of shard assignment.
+pub enum Coordinator {
+    /// One worker alone, with local checkpoints: every readable shard not running is ours.
+    Alone(Checkpoints),
+    Leased(LeaseCoordinator),
+}
+
+impl Coordinator {
+    pub fn new(checkpoints: &Checkpoints) -> Self {
+        match checkpoints {
+            Checkpoints::Leased(t) => Coordinator::Leased(LeaseCoordinator::new(t.clone())),
+            c @ Checkpoints::Local(_) => Coordinator::Alone(c.clone()),
+        }
+    }
+
+    /// The lease table, when several workers share the stream.
+    pub fn leases(&self) -> Option<&Arc<LeaseTable>> {
+        match self {
+            Coordinator::Alone(_) => None,
+            Coordinator::Leased(l) => Some(&l.table),
+        }
+    }
+
+    /// Decide this poll's round. `Ok(None)` when the lease table could not be read this time
+    /// (the next poll tries again; running shards keep running).
+    pub async fn round(
+        &mut self,
+        shards: &[ShardInfo],
+        active: &HashSet<ShardId>,
+        caught_up: &HashSet<ShardId>,
+    ) -> Result<Option<Round>> {
+        match self {
+            Coordinator::Alone(checkpoints) => {
+                let mut round = Round::default();
+                for s in shards {
+                    if checkpoints.get(&s.id).await.is_some_and(|c| c.ended) {
+                        round.ended.insert(s.id.clone());
+                    }
+                }
+                let busy: HashSet<ShardId> = active.union(caught_up).cloned().collect();
+                for s in ready_to_read(shards, &round.ended, &busy) {
+                    round.claim.push((s.clone(), checkpoints.get(&s.id).await));
+                }
+                Ok(Some(round))
+            }
+            Coordinator::Leased(l) => l.round(shards, active, caught_up).await,
+        }
+    }
+
+    /// A shard task ended: give an ended shard's lease back; a lost lease or a passing fault ends
+    /// only that shard (it is taken and read again from its checkpoint); anything else stops floe.
+    pub async fn finished(&self, shard: &ShardId, res: Result<ShardOutcome>) -> Result<Option<ShardOutcome>> {
+        let leases = self.leases();
+        match res {
+            Ok(outcome) => {
+                if outcome == ShardOutcome::Ended
+                    && let Some(t) = leases
+                    && let Err(e) = t.release(shard).await
+                {
+                    tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
+                }
+                Ok(Some(outcome))
+            }
+            Err(e @ Error::LeaseLost { .. }) => {
+                tracing::warn!(shard = %shard, error = %e, "stopped writing the shard: its lease was taken over");
+                Ok(None)
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(shard = %shard, error = %e, "shard stopped on a passing fault; it will be read again from its checkpoint");
+                if let Some(t) = leases
+                    && let Err(e) = t.release(shard).await
+                {
+                    tracing::warn!(shard = %shard, error = %e, "could not release the lease");
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whatever the exit: hand the leases back, so other workers need not wait for expiry.
+    pub async fn release_all(&self) {
+        if let Some(t) = self.leases() {
+            for shard in t.held() {
+                if let Err(e) = t.release(&shard).await {
+                    tracing::warn!(shard = %shard, error = %e, "could not release the lease; it will expire");
+                }
+            }
+        }
+    }
+}
+
+/// Leases shared by several workers.
+pub struct LeaseCoordinator {
+    table: Arc<LeaseTable>,
+    tracker: ExpiryTracker,
+    /// Shards known to have a lease row.
+    ensured: HashSet<ShardId>,
+}
+
+impl LeaseCoordinator {
+    pub fn new(table: Arc<LeaseTable>) -> Self {
+        let tracker = ExpiryTracker::new(table.lease_duration());
+        Self { table, tracker, ensured: HashSet::new() }
+    }
+
+    async fn round(
+        &mut self,
+        shards: &[ShardInfo],
+        active: &HashSet<ShardId>,
+        caught_up: &HashSet<ShardId>,
+    ) -> Result<Option<Round>> {
+        let soft = |e: Error, what: &str| -> Result<Option<Round>> {
+            if e.is_retryable() {
+                tracing::warn!(error = %e, "{what} failed; retrying at the next poll");
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        };
+        let t = &self.table;
+        let new: Vec<&ShardInfo> = shards.iter().filter(|s| !self.ensured.contains(&s.id)).collect();
+        for s in new {
+            let parents: Vec<ShardId> = s.parents().cloned().collect();
+            match t.ensure(&s.id, &parents).await {
+                Ok(()) => {
+                    self.ensured.insert(s.id.clone());
+                }
+                Err(e) => return soft(e, "adding a lease"),
+            }
+        }
+        let table = match t.scan().await {
+            Ok(l) => l,
+            Err(e) => return soft(e, "reading the lease table"),
+        };
+        let mut round = Round {
+            ended: table.iter().filter(|l| l.checkpoint.ended).map(|l| l.shard.clone()).collect(),
+            ..Round::default()
+        };
+        let expired = self.tracker.observe(&table, std::time::Instant::now());
+        let readable: HashSet<ShardId> = ready_to_read(shards, &round.ended, &HashSet::new())
+            .into_iter()
+            .map(|s| s.id.clone())
+            .filter(|id| !caught_up.contains(id))
+            .collect();
+        let me = t.worker_id();
+        round.elsewhere = table
+            .iter()
+            .filter(|l| l.owner.as_deref().is_some_and(|o| o != me) && !expired.contains(&l.shard))
+            .map(|l| l.shard.clone())
+            .collect();
+        let held: HashSet<ShardId> = t.held().into_iter().chain(active.iter().cloned()).collect();
+        let plan = lease::plan(me, &table, &readable, &expired, &held);
+        for shard in plan.take.iter().chain(plan.steal.iter()) {
+            let (Some(lease), Some(info)) =
+                (table.iter().find(|l| &l.shard == shard), shards.iter().find(|s| &s.id == shard))
+            else {
+                continue;
+            };
+            let was = lease.owner.clone();
+            match t.take(lease).await {
+                Ok(true) => {
+                    tracing::info!(shard = %shard, previous_owner = ?was, stolen = plan.steal.as_ref() == Some(shard), "lease taken");
+                    crate::telemetry::record_lease_taken(shard.as_str());
+                    round.elsewhere.remove(shard);
+                    round.claim.push((info.clone(), t.checkpoint(shard)));
+                }
+                Ok(false) => tracing::debug!(shard = %shard, "another worker took the lease first"),
+                Err(e) => return soft(e, "taking a lease").map(|_| Some(round)),
+            }
+        }
+        Ok(Some(round))
+    }
+}
+
+/// Renew every held lease each third of the lease duration; a lease found lost stops its shard.
+pub async fn renew_leases(t: Arc<LeaseTable>, tokens: ShardTokens, stop: CancellationToken) {
+    let every = t.lease_duration() / 3;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        for (shard, e) in t.renew_all().await {
+            tracing::warn!(shard = %shard, error = %e, "lease lost; stopping the shard");
+            tokens.cancel(&shard);
+        }
+    }
+}

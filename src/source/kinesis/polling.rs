@@ -1,0 +1,84 @@
+//! Polling reader of one shard: GetShardIterator, then GetRecords paced to the per-shard
+//! limits (5 calls/s, 2 MB/s), each page handed over by [`super::handover::hand_over`] until
+//! SHARD_END, shutdown, or (with `stop_when_caught_up`) the tip.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{FailureKind, KinesisApi, Page, StartAt};
+use super::handover::{Backoff, Next, ReadOptions, ShardOutcome, hand_over};
+use crate::error::Result;
+use crate::model::{Position, ShardId};
+use crate::source::ReadBatch;
+
+/// Kinesis allows 5 GetRecords calls per second per shard.
+const MIN_CALL_GAP: Duration = Duration::from_millis(200);
+/// and 2 MB/s read per shard: after a read of n bytes, the next waits n / 2 MB/s.
+const READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
+/// Read `shard` from `start`, skipping records at or before `resume_after` (the checkpoint),
+/// and send each read to `tx`. Dropping `tx` (returning) tells the writer to flush.
+pub async fn poll_shard(
+    api: KinesisApi,
+    shard: ShardId,
+    start: StartAt,
+    resume_after: Option<Position>,
+    opts: ReadOptions,
+    tx: mpsc::Sender<ReadBatch>,
+    cancel: CancellationToken,
+) -> Result<ShardOutcome> {
+    let mut last = resume_after;
+    let mut backoff = Backoff::default();
+    let mut iterator = loop {
+        match api.shard_iterator(&shard, &start).await {
+            Ok(it) => break it,
+            Err(e) => backoff.wait_or_fail(&shard, e, &cancel).await?,
+        }
+        if cancel.is_cancelled() {
+            return Ok(ShardOutcome::Stopped);
+        }
+    };
+    let mut next_call = Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(ShardOutcome::Stopped),
+            _ = tokio::time::sleep_until(next_call.into()) => {}
+        }
+        let page: Page = match api.get_records(&iterator, opts.limit).await {
+            Ok(p) => p,
+            Err(e) if e.kind == FailureKind::ExpiredIterator => {
+                tracing::info!(shard = %shard, "shard iterator expired; getting a fresh one");
+                let from = match &last {
+                    Some(p) => StartAt::AtSequence(p.seq.clone()),
+                    None => start.clone(),
+                };
+                iterator = match api.shard_iterator(&shard, &from).await {
+                    Ok(it) => it,
+                    Err(e) => {
+                        backoff.wait_or_fail(&shard, e, &cancel).await?;
+                        continue;
+                    }
+                };
+                continue;
+            }
+            Err(e) => {
+                backoff.wait_or_fail(&shard, e, &cancel).await?;
+                continue;
+            }
+        };
+        backoff.reset();
+        let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
+        next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
+        let handed = hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx).await;
+        match handed.next {
+            Next::Ended => return Ok(ShardOutcome::Ended),
+            Next::CaughtUp => return Ok(ShardOutcome::CaughtUp),
+            Next::Stopped => return Ok(ShardOutcome::Stopped),
+            Next::From(it) => iterator = it,
+        }
+        if handed.empty {
+            next_call = next_call.max(Instant::now() + opts.poll_interval);
+        }
+    }
+}
