@@ -77,7 +77,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             for (handle, token) in progress.into_iter().chain(emf) {
                 token.cancel();
-                let _ = handle.await;
+                if let Err(e) = handle.await {
+                    tracing::warn!(error = %e, "a reporting task ended abnormally");
+                }
             }
             let summary = result?;
             if args.json {

@@ -28,7 +28,10 @@ async fn wait_for_signal() {
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops floe cleanly");
-            let _ = tokio::signal::ctrl_c().await;
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C either; stop floe with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

@@ -145,7 +145,8 @@ pub fn init_logging(json: bool, default_filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // a second init (tests) is harmless: the first subscriber stays
-    let _ = if json { builder.json().try_init() } else { builder.compact().try_init() };
+    let first = if json { builder.json().try_init() } else { builder.compact().try_init() };
+    drop(first);
 }
 
 /// Counters of one process's work since start.

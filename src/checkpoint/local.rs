@@ -63,7 +63,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all(); // directory fsync makes the rename durable; not all filesystems allow it
+        // directory fsync makes the rename durable; not all filesystems allow it
+        if let Err(e) = d.sync_all() {
+            tracing::debug!(dir = %dir.display(), error = %e, "directory fsync not supported here");
+        }
     }
     Ok(())
 }
