@@ -1,0 +1,70 @@
+//! `[bronze]`: where and how raw objects are written, and when a shard's batch is flushed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::values::{Origin, config_enum, file_url};
+use crate::error::Result;
+
+config_enum! {
+    /// The bronze object format (`bronze.format`).
+    pub enum BronzeFormat {
+        Parquet = "parquet",
+        JsonLines = "jsonl",
+    }
+}
+
+impl BronzeFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            BronzeFormat::Parquet => "parquet",
+            BronzeFormat::JsonLines => "jsonl.gz",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBronze {
+    location: Option<String>,
+    format: Option<BronzeFormat>,
+    flush_records: Option<i64>,
+    flush_bytes: Option<String>,
+    flush_interval: Option<String>,
+    zstd_level: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BronzeConfig {
+    /// An object-store URL (`file:///…` or `s3://bucket/prefix`).
+    pub location: String,
+    pub format: BronzeFormat,
+    pub flush_records: usize,
+    pub flush_bytes: u64,
+    pub flush_interval: Duration,
+    pub zstd_level: i32,
+}
+
+impl RawBronze {
+    /// `format_flag`: `floe run --bronze-format`, which wins over the file and the environment.
+    pub(super) fn validate(self, v: &Origin, warehouse: &Path, format_flag: Option<String>) -> Result<BronzeConfig> {
+        let format = match format_flag {
+            Some(f) => BronzeFormat::try_from(f).map_err(|m| v.err("bronze.format", m))?,
+            None => self.format.unwrap_or(BronzeFormat::Parquet),
+        };
+        let location = self.location.unwrap_or_else(|| file_url(&warehouse.join("bronze")));
+        if !(location.starts_with("file://") || location.starts_with("s3://")) {
+            return Err(v.err("bronze.location", format!("expected a file:// or s3:// URL, got {location:?}")));
+        }
+        Ok(BronzeConfig {
+            location,
+            format,
+            flush_records: v.count("bronze.flush_records", self.flush_records, 100_000, 1, 10_000_000)? as usize,
+            flush_bytes: v.bytes("bronze.flush_bytes", self.flush_bytes, "16MiB")?,
+            flush_interval: v.duration("bronze.flush_interval", self.flush_interval, "30s")?,
+            zstd_level: v.count("bronze.zstd_level", self.zstd_level, 3, 1, 22)? as i32,
+        })
+    }
+}

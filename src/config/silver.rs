@@ -1,0 +1,50 @@
+//! `[silver]`: batch sizing, dedup window, record limit, and where table definitions and SQL live.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::values::{Origin, absolute};
+use crate::error::Result;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSilver {
+    enabled: Option<bool>,
+    interval: Option<String>,
+    batch_max_objects: Option<i64>,
+    batch_max_bytes: Option<String>,
+    dedup_lookback: Option<String>,
+    max_record_bytes: Option<String>,
+    tables_dir: Option<String>,
+    sql_dir: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SilverConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub batch_max_objects: usize,
+    pub batch_max_bytes: u64,
+    pub dedup_lookback: Duration,
+    pub max_record_bytes: u64,
+    /// `None` = the table definitions and SQL compiled into the binary.
+    pub tables_dir: Option<PathBuf>,
+    pub sql_dir: Option<PathBuf>,
+}
+
+impl RawSilver {
+    pub(super) fn validate(self, v: &Origin) -> Result<SilverConfig> {
+        Ok(SilverConfig {
+            enabled: self.enabled.unwrap_or(true),
+            interval: v.duration("silver.interval", self.interval, "5s")?,
+            batch_max_objects: v.count("silver.batch_max_objects", self.batch_max_objects, 256, 1, 100_000)? as usize,
+            batch_max_bytes: v.bytes("silver.batch_max_bytes", self.batch_max_bytes, "8MiB")?,
+            dedup_lookback: v.duration("silver.dedup_lookback", self.dedup_lookback, "24h")?,
+            max_record_bytes: v.bytes("silver.max_record_bytes", self.max_record_bytes, "1MiB")?,
+            tables_dir: self.tables_dir.map(|p| absolute(Path::new(&p))),
+            sql_dir: self.sql_dir.map(|p| absolute(Path::new(&p))),
+        })
+    }
+}
