@@ -25,6 +25,7 @@ pub mod daemon;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod retry;
 pub mod shutdown;
 pub mod silver;
 pub mod source;

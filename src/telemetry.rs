@@ -108,28 +108,6 @@ pub fn record_subscription(shard: &str) {
     metrics::counter!(names::SUBSCRIPTIONS, "shard" => shard.to_string()).increment(1);
 }
 
-/// When each running shard's reader last got an answer from the source (for `/readyz`).
-static SHARD_READS: std::sync::Mutex<BTreeMap<String, std::time::Instant>> = std::sync::Mutex::new(BTreeMap::new());
-
-fn shard_reads() -> std::sync::MutexGuard<'static, BTreeMap<String, std::time::Instant>> {
-    SHARD_READS.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A shard's reader started, or a read of it succeeded.
-pub fn shard_progress(shard: &str) {
-    shard_reads().insert(shard.to_string(), std::time::Instant::now());
-}
-
-/// A shard's reader stopped (ended, lease lost, shutdown): it can no longer be stuck.
-pub fn shard_stopped(shard: &str) {
-    shard_reads().remove(shard);
-}
-
-/// Running shards whose reader got no answer for `threshold` or longer, with how long.
-pub fn stuck_shards(threshold: Duration) -> Vec<(String, Duration)> {
-    shard_reads().iter().map(|(s, t)| (s.clone(), t.elapsed())).filter(|(_, d)| *d >= threshold).collect()
-}
-
 /// Commits the catalog refused because another writer got there first (all tables, this process).
 static COMMIT_CONFLICTS: AtomicU64 = AtomicU64::new(0);
 

@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use iceberg::TableIdent;
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
@@ -124,7 +123,8 @@ impl Committer {
         // Set once an attempt failed without a definite answer (the commit may have landed): from
         // then on the commit's files may be referenced by the table and must not be deleted.
         let mut maybe_committed = false;
-        let mut backoff = commit_backoff();
+        // 40 ms doubling to 4 s, plus up to as much again of jitter
+        let mut backoff = crate::retry::backoff(Duration::from_millis(40), Duration::from_secs(4));
         for attempt in 1..=COMMIT_ATTEMPTS {
             let table = self.catalog.load_table(&ident).await?;
             let current = watermarks(&table);
@@ -169,7 +169,7 @@ impl Committer {
                     tracing::warn!(table = %ident, attempt, error = %e, "commit failed without a definite answer; re-checking");
                 }
             }
-            tokio::time::sleep(backoff.next().unwrap_or(MAX_COMMIT_BACKOFF)).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
         Err(Error::CommitConflict {
             table: ident.to_string(),
@@ -199,19 +199,6 @@ impl Committer {
             }
         }
     }
-}
-
-const MAX_COMMIT_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Back-off between attempts of one commit: 50 ms doubling to 5 s, with jitter so that
-/// competing writers do not retry in lock-step.
-fn commit_backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(50))
-        .with_max_delay(MAX_COMMIT_BACKOFF)
-        .with_jitter()
-        .without_max_times()
-        .build()
 }
 
 /// An empty append that carries the current watermarks forward (after a schema change, a new

@@ -14,6 +14,7 @@ use super::supervise::{Round, ShardSource, Supervision, supervise};
 use crate::error::{Error, Result};
 use crate::http::Readiness;
 use crate::model::{ConsumerArn, ShardId};
+use crate::source::activity::ShardActivity;
 use crate::source::kinesis::api::{FailureKind, KinesisApi};
 use crate::source::kinesis::coordinator::{Coordinator, ShardTokens, renew_leases};
 use crate::source::kinesis::handover::{ReadOptions, ShardOutcome};
@@ -27,6 +28,7 @@ pub async fn run(
     readiness: Option<Arc<Readiness>>,
 ) -> Result<()> {
     let coordinator = Coordinator::new(&pipelines.checkpoints);
+    let activity = ShardActivity::default();
     let leases = coordinator.leases().cloned();
     let tokens = ShardTokens::default();
     let stop_background = CancellationToken::new();
@@ -35,7 +37,14 @@ pub async fn run(
     }
     if let Some(r) = &readiness {
         let stuck_after = pipelines.cfg.source.stuck_after;
-        tokio::spawn(super::readiness::watch_shards(r.clone(), leases.clone(), stuck_after, stop_background.clone()));
+        let watch = super::readiness::watch_shards(
+            r.clone(),
+            leases.clone(),
+            activity.clone(),
+            stuck_after,
+            stop_background.clone(),
+        );
+        tokio::spawn(watch);
     }
     let res = match fan_out_consumer(&pipelines, &api).await {
         Ok(fan_out) => {
@@ -44,6 +53,7 @@ pub async fn run(
                 poll_interval: pipelines.cfg.source.poll_interval,
                 stop_when_caught_up: pipelines.until_idle,
                 fan_out,
+                activity,
             };
             let mut source = KinesisSource { pipelines, api, opts, coordinator, tokens, caught_up: HashSet::new() };
             let res = supervise(&mut source, sup).await;
@@ -63,7 +73,7 @@ pub async fn run(
 /// not yet), retrying passing failures until shutdown.
 async fn fan_out_consumer(p: &Pipelines, api: &KinesisApi) -> Result<Option<ConsumerArn>> {
     let Some(name) = &p.cfg.source.fan_out else { return Ok(None) };
-    let mut wait = Duration::from_millis(500);
+    let mut backoff = crate::retry::backoff(Duration::from_millis(500), Duration::from_secs(5));
     loop {
         match api.ensure_consumer(name).await {
             Ok(arn) => {
@@ -75,9 +85,8 @@ async fn fan_out_consumer(p: &Pipelines, api: &KinesisApi) -> Result<Option<Cons
         }
         tokio::select! {
             _ = p.cancel.cancelled() => return Ok(None),
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        wait = (wait * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -110,7 +119,7 @@ impl ShardSource for KinesisSource {
             tracing::info!(shard = %s.id, start = ?from, "reading shard");
             let token = self.pipelines.cancel.child_token();
             self.tokens.insert(s.id.clone(), token.clone());
-            crate::telemetry::shard_progress(s.id.as_str());
+            self.opts.activity.answered(&s.id);
             let task = self.pipelines.kinesis(self.api.clone(), self.opts.clone(), s.id.clone(), from, resume, token);
             start.push((s.id.clone(), task));
         }
@@ -124,7 +133,7 @@ impl ShardSource for KinesisSource {
 
     async fn finished(&mut self, shard: ShardId, res: Result<ShardOutcome>) -> Result<()> {
         self.tokens.remove(&shard);
-        crate::telemetry::shard_stopped(shard.as_str());
+        self.opts.activity.stopped(&shard);
         if self.coordinator.finished(&shard, res).await? == Some(ShardOutcome::CaughtUp) {
             self.caught_up.insert(shard);
         }

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::FloeCatalog;
 use crate::checkpoint::dynamodb::LeaseTable;
 use crate::http::Readiness;
+use crate::source::activity::ShardActivity;
 
 /// How often readiness is re-checked.
 pub const READINESS_INTERVAL: Duration = Duration::from_secs(2);
@@ -47,6 +48,7 @@ pub async fn watch_catalog(
 pub async fn watch_shards(
     readiness: Arc<Readiness>,
     leases: Option<Arc<LeaseTable>>,
+    activity: ShardActivity,
     stuck_after: Duration,
     stop: CancellationToken,
 ) {
@@ -59,7 +61,7 @@ pub async fn watch_shards(
             readiness.set_part("leases", problem);
             tracing::debug!(held = t.held_count(), "leases held");
         }
-        let stuck = crate::telemetry::stuck_shards(stuck_after);
+        let stuck = activity.stuck(stuck_after);
         let problem = (!stuck.is_empty()).then(|| {
             let list: Vec<String> = stuck.iter().map(|(s, d)| format!("{s} ({:.0} s)", d.as_secs_f64())).collect();
             format!("no answer from the stream for these shards: {}", list.join(", "))

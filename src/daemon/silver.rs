@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -27,16 +26,9 @@ pub struct LoopControl {
     pub interval: Duration,
 }
 
-/// The longest wait between two tries of a failing batch.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Retries of a failing batch: 200 ms doubling up to 30 s, for as long as it keeps failing.
-fn batch_backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(MAX_BACKOFF)
-        .without_max_times()
-        .build()
+/// Retries of a failing batch: 200 ms doubling up to 20 s (plus jitter), for as long as it keeps failing.
+fn batch_backoff() -> crate::retry::Backoff {
+    crate::retry::backoff(Duration::from_millis(200), Duration::from_secs(20))
 }
 
 pub struct SilverLoop {
@@ -72,7 +64,7 @@ impl SilverLoop {
                     if let Error::CommitConflict { table, .. } = &e {
                         crate::telemetry::record_conflict(table);
                     }
-                    let wait = backoff.next().unwrap_or(MAX_BACKOFF);
+                    let wait = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "silver batch failed; retrying");
                     tokio::select! {
                         _ = ctl.cancel.cancelled() => return Ok(()),

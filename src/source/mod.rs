@@ -5,6 +5,7 @@
 //!   its sequence number), the embedded default.
 //! - [`generator`]: synthetic product-analytics events written into a spool (demo, tests, benchmarks).
 
+pub mod activity;
 pub mod files;
 pub mod generator;
 pub mod kinesis;

@@ -86,7 +86,7 @@ pub async fn subscribe_shard(
                 }
             };
             backoff.reset();
-            match hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx).await.next {
+            match hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx, &opts.activity).await.next {
                 Next::Ended => return Ok(ShardOutcome::Ended),
                 Next::CaughtUp => return Ok(ShardOutcome::CaughtUp),
                 Next::Stopped => return Ok(ShardOutcome::Stopped),

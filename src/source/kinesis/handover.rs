@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -13,10 +12,12 @@ use super::api::{ApiError, FailureKind, Page, RawRecord};
 use super::kpl;
 use crate::error::{Error, Result};
 use crate::model::{ConsumerArn, Position, ShardId};
+use crate::source::activity::ShardActivity;
 use crate::source::{Defect, ReadBatch, Record};
 
-const BACKOFF_START: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// 125 ms doubling to 5 s, plus up to as much again of jitter (at most 10 s).
+const BACKOFF_START: Duration = Duration::from_millis(125);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Transient failures in a row before the shard's task gives up (and the daemon with it).
 const MAX_TRANSIENT_IN_A_ROW: u32 = 30;
 
@@ -30,6 +31,8 @@ pub struct ReadOptions {
     pub stop_when_caught_up: bool,
     /// Enhanced fan-out through this registered consumer instead of polling.
     pub fan_out: Option<ConsumerArn>,
+    /// Told of every answer from the stream (for `/readyz`).
+    pub activity: ShardActivity,
 }
 
 /// What a finished shard task reports.
@@ -68,8 +71,9 @@ pub async fn hand_over(
     last: &mut Option<Position>,
     stop_when_caught_up: bool,
     tx: &mpsc::Sender<ReadBatch>,
+    activity: &ShardActivity,
 ) -> Handed {
-    crate::telemetry::shard_progress(shard.as_str());
+    activity.answered(shard);
     if let Some(ms) = page.millis_behind_latest {
         crate::telemetry::record_millis_behind(shard.as_str(), ms);
     }
@@ -130,17 +134,22 @@ pub fn user_records(raw: &[RawRecord], after: Option<&Position>) -> Vec<Record> 
     out
 }
 
-/// Exponential back-off with jitter for throttling and transient failures.
-#[derive(Default)]
+/// Back-off for throttling and transient failures ([`crate::retry`]'s policy), and the count of
+/// transient failures in a row after which the shard gives up.
 pub struct Backoff {
-    delay: Option<Duration>,
+    delays: crate::retry::Backoff,
     transient_in_a_row: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { delays: crate::retry::backoff(BACKOFF_START, BACKOFF_MAX), transient_in_a_row: 0 }
+    }
 }
 
 impl Backoff {
     pub fn reset(&mut self) {
-        self.delay = None;
-        self.transient_in_a_row = 0;
+        *self = Self::default();
     }
 
     /// Sleep before the next try, or return the error if it is fatal or keeps coming back.
@@ -158,9 +167,7 @@ impl Backoff {
             }
             FailureKind::Throttled => crate::telemetry::record_throttled(shard.as_str()),
         }
-        let delay = self.delay.map_or(BACKOFF_START, |d| (d * 2).min(BACKOFF_MAX));
-        self.delay = Some(delay);
-        let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+        let jittered = self.delays.next_delay();
         tracing::debug!(shard = %shard, error = %e, wait_ms = jittered.as_millis() as u64, "backing off");
         tokio::select! {
             _ = cancel.cancelled() => {}

@@ -70,7 +70,7 @@ pub async fn poll_shard(
         backoff.reset();
         let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
         next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
-        let handed = hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx).await;
+        let handed = hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx, &opts.activity).await;
         match handed.next {
             Next::Ended => return Ok(ShardOutcome::Ended),
             Next::CaughtUp => return Ok(ShardOutcome::CaughtUp),
