@@ -6,6 +6,7 @@
 //!   shard's lease holder.
 
 pub mod dynamodb;
+mod dynamodb_item;
 pub mod local;
 
 use std::sync::Arc;

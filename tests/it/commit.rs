@@ -51,3 +51,35 @@ async fn appends_once_recognises_retries_and_refuses_stale_plans() {
     let summary = &table.metadata().current_snapshot().unwrap().summary().additional_properties;
     assert_eq!(summary.get("floe.watermark.b").map(String::as_str), Some("5"));
 }
+
+/// The SQL catalog's pointer swap: refused when the table moved on since the expected metadata,
+/// done (and seen by the catalog) when it still points there.
+#[tokio::test]
+async fn the_sql_catalog_swaps_the_metadata_pointer_only_from_where_it_is() {
+    use floe::catalog::handle::PointerSwap;
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides { warehouse: Some(dir.path().to_path_buf()), ..Default::default() };
+    let cfg = Config::load(None, Vec::new(), &overrides).unwrap();
+    let (catalog, tables, _) = floe::cmd::open_tables(&cfg).await.unwrap();
+    let ident = tables[0].ident.clone();
+    let before = catalog.load_table(&ident).await.unwrap();
+    let first = before.metadata_location().unwrap().to_string();
+    Committer::new(catalog.clone()).commit(batch(&ident, &[], &[("a", 1)])).await.unwrap();
+    let after = catalog.load_table(&ident).await.unwrap();
+    let second = after.metadata_location().unwrap().to_string();
+    assert_ne!(first, second);
+
+    // expected the old pointer: the table moved since, so nothing changes
+    let stale = catalog.swap_metadata_pointer(&ident, &first, &first, before.metadata()).await.unwrap();
+    assert_eq!(stale, PointerSwap::Moved);
+    assert_eq!(catalog.load_table(&ident).await.unwrap().metadata_location(), Some(second.as_str()));
+    // expected the current pointer: swapped (here back to the first metadata file, which exists)
+    let done = catalog.swap_metadata_pointer(&ident, &second, &first, before.metadata()).await.unwrap();
+    assert_eq!(done, PointerSwap::Swapped);
+    let now = catalog.load_table(&ident).await.unwrap();
+    assert_eq!(now.metadata_location(), Some(first.as_str()));
+    assert_eq!(watermarks(&now), Watermarks::new(), "the catalog reads the swapped-in metadata");
+    // the other table of the namespace is untouched
+    let bad = catalog.load_table(&tables[0].bad_ident).await.unwrap();
+    assert_ne!(bad.metadata_location(), Some(first.as_str()));
+}

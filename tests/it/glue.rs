@@ -259,3 +259,69 @@ fn adding_a_column_evolves_the_glue_table_and_bad_changes_are_refused() {
     assert!(err.contains("column tenant") && err.contains("type changes are not supported"), "{err}");
     assert_eq!(aws.glue_table("events")["parameters"]["metadata_location"], before, "nothing was written");
 }
+
+/// The Glue catalog's pointer swap (FloeCatalog, what replace/overwrite commits use): refused
+/// when the entry moved on since the expected metadata, done with `previous_metadata_location`
+/// when it still points there — and pyiceberg's GlueCatalog then reads the swapped-in metadata.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_glue_catalog_swaps_the_metadata_pointer_only_from_where_it_is() {
+    use floe::catalog::handle::PointerSwap;
+    let aws = AwsLake::new("swap");
+    let first = aws.lake.generate(800, 1, 0.0, 0.0, 41);
+    aws.run_ok(&["run", "--until-idle"]);
+    let l1 = aws.glue_table("events")["parameters"]["metadata_location"].as_str().unwrap().to_string();
+
+    // the same lake as floe's own process sees it
+    aws_credentials_for_this_process();
+    let env: Vec<(String, String)> = [
+        ("FLOE_CATALOG_TYPE", "glue".to_string()),
+        ("FLOE_CATALOG_NAMESPACE", aws.database.clone()),
+        ("FLOE_CATALOG_WAREHOUSE", format!("s3://{}/warehouse", aws.bucket)),
+        ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let overrides = floe::config::Overrides { warehouse: Some(aws.lake.warehouse()), ..Default::default() };
+    let cfg = floe::config::Config::load(None, env, &overrides).unwrap();
+    let sdk = floe::aws::sdk_config(&cfg.aws).await;
+    let catalog = floe::catalog::open::open_catalog(&cfg.catalog, Some(&sdk)).await.unwrap();
+    let ident = iceberg::TableIdent::from_strs([aws.database.as_str(), "events"]).unwrap();
+    let at_l1 = catalog.load_table(&ident).await.unwrap();
+    assert_eq!(at_l1.metadata_location(), Some(l1.as_str()));
+
+    // another batch moves the entry on
+    aws.lake.generate(500, 1, 0.0, 0.0, 42);
+    aws.run_ok(&["run", "--until-idle"]);
+    let l2 = aws.glue_table("events")["parameters"]["metadata_location"].as_str().unwrap().to_string();
+    assert_ne!(l1, l2);
+
+    let stale = catalog.swap_metadata_pointer(&ident, &l1, &l1, at_l1.metadata()).await.unwrap();
+    assert_eq!(stale, PointerSwap::Moved);
+    assert_eq!(aws.glue_table("events")["parameters"]["metadata_location"].as_str(), Some(l2.as_str()));
+
+    let done = catalog.swap_metadata_pointer(&ident, &l2, &l1, at_l1.metadata()).await.unwrap();
+    assert_eq!(done, PointerSwap::Swapped);
+    let entry = aws.glue_table("events");
+    assert_eq!(entry["parameters"]["metadata_location"].as_str(), Some(l1.as_str()));
+    assert_eq!(entry["parameters"]["previous_metadata_location"].as_str(), Some(l2.as_str()));
+    let py = aws.pyiceberg(None);
+    assert_eq!(py["metadata_location"].as_str(), Some(l1.as_str()));
+    assert_eq!(n(&py["events_rows"]), n(&first["unique_valid"]), "the rows of the first run only");
+}
+
+/// The AWS SDK in this test process finds the stand-in's dummy credentials where it looks for
+/// real ones. Every test of this binary uses the same values, so setting them is idempotent.
+fn aws_credentials_for_this_process() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: set once, before this test's SDK clients exist; the other tests of this binary
+        // only read these variables (and set the same values on their child processes).
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        }
+    });
+}
