@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use floe::catalog::Committer;
 use floe::catalog::commit::{Change, CommitOutcome, TableCommit};
 use floe::catalog::progress::watermarks;
+use floe::catalog::setup::ManagedTable;
+use floe::catalog::{Committer, FloeCatalog};
 use floe::config::{Config, Overrides};
 use floe::error::Error;
 use floe::model::{Position, SequenceNumber, ShardId, Watermarks};
@@ -25,12 +26,19 @@ fn batch(ident: &iceberg::TableIdent, after: &[(&str, u64)], ends: &[(&str, u64)
     }
 }
 
-#[tokio::test]
-async fn appends_once_recognises_retries_and_refuses_stale_plans() {
+/// The embedded default's SQL catalog with floe's tables, in a fresh directory (kept alive by
+/// the returned guard).
+async fn embedded_catalog() -> (tempfile::TempDir, FloeCatalog, Vec<ManagedTable>) {
     let dir = tempfile::tempdir().unwrap();
     let overrides = Overrides { warehouse: Some(dir.path().to_path_buf()), ..Default::default() };
     let cfg = Config::load(None, Vec::new(), &overrides).unwrap();
     let (catalog, tables, _) = floe::cmd::open_tables(&cfg).await.unwrap();
+    (dir, catalog, tables)
+}
+
+#[tokio::test]
+async fn appends_once_recognises_retries_and_refuses_stale_plans() {
+    let (_dir, catalog, tables) = embedded_catalog().await;
     let ident = tables[0].ident.clone();
     let committer = Committer::new(catalog.clone());
 
@@ -57,10 +65,7 @@ async fn appends_once_recognises_retries_and_refuses_stale_plans() {
 #[tokio::test]
 async fn the_sql_catalog_swaps_the_metadata_pointer_only_from_where_it_is() {
     use floe::catalog::handle::PointerSwap;
-    let dir = tempfile::tempdir().unwrap();
-    let overrides = Overrides { warehouse: Some(dir.path().to_path_buf()), ..Default::default() };
-    let cfg = Config::load(None, Vec::new(), &overrides).unwrap();
-    let (catalog, tables, _) = floe::cmd::open_tables(&cfg).await.unwrap();
+    let (_dir, catalog, tables) = embedded_catalog().await;
     let ident = tables[0].ident.clone();
     let before = catalog.load_table(&ident).await.unwrap();
     let first = before.metadata_location().unwrap().to_string();
