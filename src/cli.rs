@@ -16,7 +16,7 @@ local warehouse with Iceberg's SQL catalog on SQLite, all under ./floe-data.\n\n
 Try:  floe run --demo"
 )]
 pub struct Cli {
-    /// Configuration file (TOML). Without it, the embedded default applies. [env: FLOE_CONFIG]
+    /// Configuration file (TOML). Without it, the embedded default applies.
     #[arg(long, global = true, env = "FLOE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Local warehouse directory (catalog, tables, bronze, checkpoints) [default: ./floe-data]

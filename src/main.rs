@@ -25,7 +25,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", each_cause_once(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -124,6 +124,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error and its causes, each said once. Library errors often repeat their source in their
+/// own message (DataFusion wraps a parser error three deep, each level quoting the one below);
+/// a cause whose text — or whose text after its own `prefix: ` — was already said is skipped.
+fn each_cause_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let said = |t: &str| !t.is_empty() && out.contains(t);
+        if said(&text) || text.split_once(": ").is_some_and(|(_, rest)| said(rest)) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Start /metrics, /healthz and /readyz when `metrics.port` is set.

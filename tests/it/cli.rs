@@ -34,3 +34,22 @@ fn shipped_example_configs_pass_check() {
         assert!(text.contains("table       events") && text.contains("transform"), "{text}");
     }
 }
+
+/// An error is printed once, with each cause once — not DataFusion's chain of the same message.
+#[test]
+fn errors_say_each_cause_once_and_help_names_each_variable_once() {
+    let lake = Lake::new();
+    lake.run_ok(&["init"]);
+    for (sql, message) in
+        [("SELEC 1", "found: SELEC at Line: 1, Column: 1"), ("SELECT * FROM nope", "table 'floe.floe.nope' not found")]
+    {
+        let out = lake.floe().args(["query", sql]).output().unwrap();
+        assert!(!out.status.success(), "{sql}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.matches(message).count(), 1, "{sql}: {stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+    }
+    let out = lake.floe_bare().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(help.matches("[env: FLOE_CONFIG]").count(), 1, "{help}");
+}
