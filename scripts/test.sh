@@ -113,9 +113,10 @@ await_port rustberg "$REST_PORT" "$REST_LOG"
 export FLOE_TEST_REST_ENDPOINT="http://127.0.0.1:$REST_PORT"
 echo "==> rustberg (Iceberg REST catalog) on $FLOE_TEST_REST_ENDPOINT (log: $REST_LOG)"
 
-echo "==> lints (cargo fmt --check; cargo clippy --all-targets -D warnings, with the [lints] of Cargo.toml)"
+echo "==> lints (cargo fmt --check; cargo clippy --all-targets -D warnings, with the [lints] of Cargo.toml; import rules)"
 cargo fmt --check
 cargo clippy --locked --all-targets --quiet -- -D warnings
+python3 scripts/check_imports.py
 
 echo "==> cargo test (target: ${CARGO_TARGET_DIR:-target})"
 cargo test --locked "$@"

@@ -24,9 +24,9 @@ use aws_sdk_dynamodb::types::{
     TableStatus,
 };
 
-use super::ShardCheckpoint;
 pub use super::dynamodb_item::Lease;
 use super::dynamodb_item::{KEY, build_err, classify, lost_err, num, parse_lease};
+use super::shard_checkpoint::ShardCheckpoint;
 use crate::config::LeaseSettings;
 use crate::error::{Error, Result};
 use crate::model::ShardId;

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::ShardCheckpoint;
+use super::shard_checkpoint::ShardCheckpoint;
 use crate::error::{Error, Result};
 use crate::model::ShardId;
 

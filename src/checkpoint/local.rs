@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::Mutex;
 
-use super::ShardCheckpoint;
+use super::shard_checkpoint::ShardCheckpoint;
 use crate::error::{Error, Result};
 use crate::model::ShardId;
 

@@ -6,12 +6,12 @@ use crate::config::{CatalogKind, CheckpointKind, Config};
 use crate::error::Result;
 
 pub async fn init(cfg: &Config) -> Result<()> {
-    let sdk = super::run::sdk_config(cfg).await;
+    let sdk = super::open::sdk_config(cfg).await;
     if let (CheckpointKind::DynamoDb(settings), Some(sdk)) = (&cfg.checkpoint, &sdk) {
         let created = LeaseTable::new(sdk, &cfg.source.stream, settings).create_if_missing().await?;
         println!("lease table {} {}", settings.table, if created { "created (on-demand)" } else { "exists" });
     }
-    let (_, _, report) = super::open_tables_with(cfg, sdk.as_ref()).await?;
+    let (_, _, report) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
     match cfg.catalog.kind {
         CatalogKind::Sql | CatalogKind::Rest => {
             println!("catalog {} (namespace {})", cfg.catalog.uri, cfg.catalog.namespace)

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// Run `sql` and return its batches.
 pub async fn query(cfg: &Config, sql: &str) -> Result<Vec<RecordBatch>> {
-    let (catalog, _, _) = super::open_tables(cfg).await?;
+    let (catalog, _, _) = super::open::open_tables(cfg).await?;
     let provider = IcebergCatalogProvider::try_new(catalog.iceberg().clone()).await?;
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(&cfg.catalog.name, &cfg.catalog.namespace)

@@ -17,7 +17,7 @@ use crate::catalog::Committer;
 use crate::checkpoint::Checkpoints;
 use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::LocalCheckpoints;
-use crate::config::{CatalogKind, CheckpointKind, Config, SourceKind};
+use crate::config::{CheckpointKind, Config, SourceKind};
 use crate::daemon::pipelines::Pipelines;
 use crate::daemon::silver::{LoopControl, SilverLoop};
 use crate::daemon::spool::SpoolSource;
@@ -44,18 +44,6 @@ pub struct RunSummary {
     pub counters: CountersSnapshot,
 }
 
-/// The AWS SDK configuration, loaded once for every AWS client of this process — `None` when
-/// nothing configured uses the SDK (the embedded default).
-pub async fn sdk_config(cfg: &Config) -> Option<SdkConfig> {
-    let needed = cfg.source.kind == SourceKind::Kinesis
-        || matches!(cfg.checkpoint, CheckpointKind::DynamoDb(_))
-        || cfg.catalog.kind == CatalogKind::Glue;
-    match needed {
-        true => Some(crate::aws::sdk_config(&cfg.aws).await),
-        false => None,
-    }
-}
-
 /// Run until cancelled or (with `until_idle`) until drained and caught up. `readiness`, when
 /// given, is kept up to date with whether the catalog answers.
 pub async fn run(
@@ -66,12 +54,12 @@ pub async fn run(
     readiness: Option<Arc<Readiness>>,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let sdk = sdk_config(cfg).await;
+    let sdk = super::open::sdk_config(cfg).await;
     let store = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?;
     let (idle_tx, idle_rx) = watch::channel(!opts.bronze);
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
     if opts.silver {
-        let (catalog, tables, _) = super::open_tables_with(cfg, sdk.as_ref()).await?;
+        let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
         if let Some(r) = readiness.clone() {
             let probe = tables.iter().map(|t| t.ident.clone()).collect::<Vec<_>>();
             tokio::spawn(crate::daemon::readiness::watch_catalog(catalog.clone(), probe, r, cancel.clone()));

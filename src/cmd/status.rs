@@ -53,8 +53,8 @@ pub struct Status {
 }
 
 pub async fn status(cfg: &Config) -> Result<Status> {
-    let sdk = super::run::sdk_config(cfg).await;
-    let (catalog, tables, _) = super::open_tables_with(cfg, sdk.as_ref()).await?;
+    let sdk = super::open::sdk_config(cfg).await;
+    let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
     let checkpoints = shard_checkpoints(cfg, sdk.as_ref()).await?;
     let objects = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?.list(&cfg.source.stream).await?;
     let mut table_status = Vec::new();

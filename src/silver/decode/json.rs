@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{RecordDecoder, Rejection, reasons};
+use super::contract::{RecordDecoder, Rejection, reasons};
 use crate::catalog::tables::TableDef;
 
 /// What the decoder needs to know about one input column.

@@ -1,7 +1,7 @@
 //! The checks every input format shares, in the order a record meets them: the size limit, a
 //! defect the source found, an empty record, valid UTF-8.
 
-use super::{Rejection, reasons};
+use super::contract::{Rejection, reasons};
 use crate::source::Defect;
 
 /// The record as text, or why it cannot be decoded by any format.

@@ -1,0 +1,117 @@
+//! [`Decoder`]: the shared checks and the output contract around one input format.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::contract::{ERROR, ERROR_DETAIL, ORD, RecordDecoder};
+use super::{json, prechecks};
+use crate::bronze::encode::{col, column};
+use crate::catalog::tables::{DecoderKind, TableDef};
+use crate::error::{Error, Result};
+
+/// A table's decoder: the shared checks and the output contract around one [`RecordDecoder`].
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    format: Arc<dyn RecordDecoder>,
+    max_record_bytes: u64,
+    schema: SchemaRef,
+}
+
+impl Decoder {
+    /// The decoder the table definition names (`decoder = "json"` by default).
+    pub fn for_table(def: &TableDef, max_record_bytes: u64) -> Self {
+        let format: Arc<dyn RecordDecoder> = match def.decoder {
+            DecoderKind::Json => Arc::new(json::JsonDecoder::new(def)),
+        };
+        Self::new(format, max_record_bytes)
+    }
+
+    pub fn new(format: Arc<dyn RecordDecoder>, max_record_bytes: u64) -> Self {
+        let mut cols = vec![
+            Field::new(ORD, DataType::Int64, false),
+            Field::new(ERROR, DataType::Utf8, true),
+            Field::new(ERROR_DETAIL, DataType::Utf8, true),
+            Field::new(col::SHARD_ID, DataType::Utf8, false),
+            Field::new(col::SEQUENCE_NUMBER, DataType::Utf8, false),
+            Field::new(col::SUB_SEQUENCE, DataType::Int64, false),
+        ];
+        cols.extend(format.columns().iter().map(|name| Field::new(name, DataType::Utf8, true)));
+        Self { format, max_record_bytes, schema: Arc::new(Schema::new(cols)) }
+    }
+
+    /// The schema of [`Decoder::decode`]'s output (the SQL's `bronze` table).
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Decode a bronze batch on up to `threads` threads (row order and `_ord` are kept).
+    pub fn decode_parallel(&self, bronze: &RecordBatch, threads: usize) -> Result<RecordBatch> {
+        let n = bronze.num_rows();
+        let chunk = n.div_ceil(threads.max(1)).max(1);
+        let parts: Vec<Result<RecordBatch>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(chunk)
+                .map(|start| {
+                    let slice = bronze.slice(start, chunk.min(n - start));
+                    scope.spawn(move || self.decode(&slice, start as i64))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::invalid("a decoder thread panicked"))))
+                .collect()
+        });
+        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(arrow::compute::concat_batches(&self.schema, &parts)?)
+    }
+
+    /// Decode a bronze batch; `first_ord` numbers the rows in read order across batches.
+    pub fn decode(&self, bronze: &RecordBatch, first_ord: i64) -> Result<RecordBatch> {
+        let data = column::<BinaryArray>(bronze, col::DATA)?;
+        let defect = column::<StringArray>(bronze, col::DEFECT)?;
+        let n = bronze.num_rows();
+        let width = self.format.columns().len();
+        let mut error = StringBuilder::with_capacity(n, 0);
+        let mut detail = StringBuilder::with_capacity(n, 0);
+        let mut cols: Vec<StringBuilder> = (0..width).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
+        let mut values: Vec<Option<String>> = vec![None; width];
+        for i in 0..n {
+            values.iter_mut().for_each(|v| *v = None);
+            let source_defect = (!defect.is_null(i)).then(|| defect.value(i));
+            let decoded = prechecks::text(data.value(i), source_defect, self.max_record_bytes)
+                .and_then(|text| self.format.decode_record(text, &mut values));
+            match decoded {
+                Err((reason, d)) => {
+                    error.append_value(reason);
+                    detail.append_value(d);
+                    cols.iter_mut().for_each(|c| c.append_null());
+                }
+                Ok(()) => {
+                    error.append_null();
+                    detail.append_null();
+                    for (c, v) in cols.iter_mut().zip(values.iter_mut()) {
+                        c.append_option(v.take());
+                    }
+                }
+            }
+        }
+        let lineage = |name: &str| -> Result<ArrayRef> {
+            bronze
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| Error::invalid(format!("bronze batch has no column {name}")))
+        };
+        let mut out: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(first_ord..first_ord + n as i64)),
+            Arc::new(error.finish()),
+            Arc::new(detail.finish()),
+            lineage(col::SHARD_ID)?,
+            lineage(col::SEQUENCE_NUMBER)?,
+            lineage(col::SUB_SEQUENCE)?,
+        ];
+        out.extend(cols.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef));
+        Ok(RecordBatch::try_new(self.schema.clone(), out)?)
+    }
+}
