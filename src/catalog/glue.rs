@@ -18,15 +18,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use aws_sdk_glue::config::http::HttpResponse;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_glue::operation::create_database::CreateDatabaseError;
 use aws_sdk_glue::operation::create_table::CreateTableError;
-use aws_sdk_glue::operation::get_database::GetDatabaseError;
 use aws_sdk_glue::operation::get_table::GetTableError;
 use aws_sdk_glue::operation::update_table::UpdateTableError;
-use aws_sdk_glue::types::DatabaseInput;
 use iceberg::io::FileIO;
 
-use super::glue_entry::{COMMENT_PROP, LOCATION_PROP, METADATA_LOCATION_PROP, TABLE_TYPE_PROP, table_input};
+use super::glue_entry::{LOCATION_PROP, METADATA_LOCATION_PROP, TABLE_TYPE_PROP, table_input};
 use iceberg::spec::{TableMetadata, TableMetadataBuilder};
 use iceberg::table::Table;
 use iceberg::{
@@ -35,11 +32,11 @@ use iceberg::{
 };
 
 pub struct GlueCatalog {
-    client: aws_sdk_glue::Client,
+    pub(super) client: aws_sdk_glue::Client,
     /// The account owning the catalog, when it is not the caller's.
-    catalog_id: Option<String>,
+    pub(super) catalog_id: Option<String>,
     /// `s3://bucket/prefix`: databases without a location put their tables under it.
-    warehouse: String,
+    pub(super) warehouse: String,
     file_io: FileIO,
     runtime: Runtime,
 }
@@ -68,7 +65,7 @@ impl GlueCatalog {
         Self { client, catalog_id, warehouse: warehouse.trim_end_matches('/').to_string(), file_io, runtime }
     }
 
-    fn database_name(namespace: &NamespaceIdent) -> Result<&str> {
+    pub(super) fn database_name(namespace: &NamespaceIdent) -> Result<&str> {
         match namespace.as_ref().as_slice() {
             [name] => Ok(name.as_str()),
             _ => Err(Error::new(
@@ -204,7 +201,7 @@ impl GlueCatalog {
 /// An SDK failure as an iceberg error, classified while the SDK error is still typed: no
 /// answer, a 5xx or throttling is retryable (the daemon waits it out); any other refusal (access
 /// denied, invalid input) is not, so a misconfiguration stops floe with the service's message.
-fn sdk_error<E>(op: &str, e: SdkError<E, HttpResponse>) -> Error
+pub(super) fn sdk_error<E>(op: &str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -217,26 +214,7 @@ where
 #[async_trait]
 impl Catalog for GlueCatalog {
     async fn list_namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
-        if parent.is_some() {
-            return Ok(Vec::new()); // Glue databases do not nest
-        }
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .get_databases()
-                .set_catalog_id(self.catalog_id.clone())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetDatabases", e))?;
-            out.extend(page.database_list().iter().map(|d| NamespaceIdent::new(d.name().to_string())));
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        self.glue_databases(parent).await
     }
 
     async fn create_namespace(
@@ -244,57 +222,11 @@ impl Catalog for GlueCatalog {
         namespace: &NamespaceIdent,
         properties: HashMap<String, String>,
     ) -> Result<Namespace> {
-        let db = Self::database_name(namespace)?;
-        let location = properties.get(LOCATION_PROP).cloned().unwrap_or_else(|| format!("{}/{db}.db", self.warehouse));
-        let mut input = DatabaseInput::builder().name(db).location_uri(&location);
-        for (k, v) in &properties {
-            match k.as_str() {
-                LOCATION_PROP => {}
-                COMMENT_PROP => input = input.description(v),
-                _ => input = input.parameters(k, v),
-            }
-        }
-        let input =
-            input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue database {db}: {e}")))?;
-        self.client
-            .create_database()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_input(input)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(CreateDatabaseError::AlreadyExistsException(_)) => {
-                    Error::new(ErrorKind::NamespaceAlreadyExists, format!("Glue database {db} already exists"))
-                }
-                _ => sdk_error("CreateDatabase", e),
-            })?;
-        let mut props = properties;
-        props.insert(LOCATION_PROP.to_string(), location);
-        Ok(Namespace::with_properties(namespace.clone(), props))
+        self.glue_create_database(namespace, properties).await
     }
 
     async fn get_namespace(&self, namespace: &NamespaceIdent) -> Result<Namespace> {
-        let db = Self::database_name(namespace)?;
-        let out =
-            self.client.get_database().set_catalog_id(self.catalog_id.clone()).name(db).send().await.map_err(|e| {
-                match e.as_service_error() {
-                    Some(GetDatabaseError::EntityNotFoundException(_)) => {
-                        Error::new(ErrorKind::NamespaceNotFound, format!("Glue has no database {db}"))
-                    }
-                    _ => sdk_error("GetDatabase", e),
-                }
-            })?;
-        let database = out.database().ok_or_else(|| {
-            Error::new(ErrorKind::Unexpected, format!("Glue GetDatabase {db}: no database in the answer"))
-        })?;
-        let mut props: HashMap<String, String> = database.parameters().cloned().unwrap_or_default();
-        if let Some(l) = database.location_uri() {
-            props.insert(LOCATION_PROP.to_string(), l.to_string());
-        }
-        if let Some(d) = database.description() {
-            props.insert(COMMENT_PROP.to_string(), d.to_string());
-        }
-        Ok(Namespace::with_properties(namespace.clone(), props))
+        self.glue_get_database(namespace).await
     }
 
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
@@ -306,26 +238,7 @@ impl Catalog for GlueCatalog {
     }
 
     async fn update_namespace(&self, namespace: &NamespaceIdent, properties: HashMap<String, String>) -> Result<()> {
-        let db = Self::database_name(namespace)?;
-        let mut input = DatabaseInput::builder().name(db);
-        for (k, v) in &properties {
-            match k.as_str() {
-                LOCATION_PROP => input = input.location_uri(v),
-                COMMENT_PROP => input = input.description(v),
-                _ => input = input.parameters(k, v),
-            }
-        }
-        let input =
-            input.build().map_err(|e| Error::new(ErrorKind::DataInvalid, format!("Glue database {db}: {e}")))?;
-        self.client
-            .update_database()
-            .set_catalog_id(self.catalog_id.clone())
-            .name(db)
-            .database_input(input)
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateDatabase", e))?;
-        Ok(())
+        self.glue_update_database(namespace, properties).await
     }
 
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {

@@ -14,6 +14,7 @@
 
 pub mod commit;
 pub mod glue;
+mod glue_databases;
 pub mod glue_entry;
 pub mod handle;
 pub mod open;
