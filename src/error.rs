@@ -93,18 +93,51 @@ impl Error {
                     | std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::ConnectionAborted
             ),
-            Error::ObjectStore(e) => !matches!(
-                e,
-                object_store::Error::NotFound { .. }
-                    | object_store::Error::InvalidPath { .. }
-                    | object_store::Error::NotSupported { .. }
-                    | object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-            ),
+            Error::ObjectStore(e) => object_store_is_transient(e),
             Error::Iceberg(e) => iceberg_is_transient(e),
             Error::DataFusion(_) | Error::Arrow(_) | Error::Parquet(_) | Error::Json(_) => false,
         }
     }
+}
+
+/// Whether an object-store error may go away on its own. Missing objects, refused access and bad
+/// paths will not; nor will a request the service answered with a 4xx other than timeout (408)
+/// and throttling (429) — a missing bucket (`NoSuchBucket`, which object_store reports only as a
+/// generic error with the status in its text), a wrong region — nor a client that could not be
+/// built for its endpoint (an `http://` endpoint without plain HTTP allowed).
+pub fn object_store_is_transient(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. }
+        | E::InvalidPath { .. }
+        | E::NotSupported { .. }
+        | E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::UnknownConfigurationKey { .. } => false,
+        E::Generic { .. } => {
+            let text = error_chain_text(e);
+            let status = text
+                .split("status code: ")
+                .nth(1)
+                .and_then(|rest| rest.get(..3))
+                .and_then(|code| code.parse::<u16>().ok());
+            let refused = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
+            !(refused || text.contains("builder error"))
+        }
+        _ => true,
+    }
+}
+
+/// An error and its sources as one text.
+fn error_chain_text(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
 }
 
 /// Whether an iceberg error may go away on its own. Unexpected covers the catalog's I/O and

@@ -12,6 +12,7 @@ use floe::telemetry::{self, Counters};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let json_logs = matches!(cli.log_format, LogFormat::Json);
     // The demo shows a progress bar and a summary; per-batch logs would only scroll it away.
     let quiet = matches!(&cli.command, Command::Run(a) if a.demo);
     telemetry::init_logging(matches!(cli.log_format, LogFormat::Json), if quiet { "warn" } else { "warn,floe=info" });
@@ -25,7 +26,12 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", each_cause_once(&e));
+            // once: as a JSON log line for log pipelines, else as plain text for a person
+            if json_logs {
+                tracing::error!(error = %each_cause_once(&e), "floe stopped");
+            } else {
+                eprintln!("error: {}", each_cause_once(&e));
+            }
             std::process::ExitCode::FAILURE
         }
     }

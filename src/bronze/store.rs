@@ -27,6 +27,8 @@ pub struct BronzeObject {
 
 #[derive(Clone)]
 pub struct BronzeStore {
+    /// `bronze.location` as configured, for messages.
+    url: String,
     store: Arc<dyn ObjectStore>,
     prefix: ObjPath,
     /// Set for `file://` locations: puts are fsynced there, as S3 is durable on acknowledgement.
@@ -41,7 +43,12 @@ impl BronzeStore {
             let root = PathBuf::from(path);
             std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
             let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
-            return Ok(Self { store: Arc::new(store), prefix: ObjPath::default(), local_root: Some(root) });
+            return Ok(Self {
+                url: url.to_string(),
+                store: Arc::new(store),
+                prefix: ObjPath::default(),
+                local_root: Some(root),
+            });
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -55,9 +62,36 @@ impl BronzeStore {
                 builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
             }
             let store = builder.build()?;
-            return Ok(Self { store: Arc::new(store), prefix: ObjPath::from(prefix), local_root: None });
+            return Ok(Self {
+                url: url.to_string(),
+                store: Arc::new(store),
+                prefix: ObjPath::from(prefix),
+                local_root: None,
+            });
         }
         Err(Error::invalid(format!("bronze location {url:?}: expected file:// or s3://")))
+    }
+
+    /// One listing under the prefix, before anything is read or written: a store that cannot
+    /// work (missing bucket, access denied, a client that cannot reach its endpoint) is a clear
+    /// error now, naming `bronze.location`, instead of failed writes retried later. A fault that
+    /// may pass (no answer yet) is left to the pipeline's retries.
+    pub async fn probe(&self) -> Result<()> {
+        let Err(e) = self.store.list_with_delimiter(Some(&self.prefix)).await else { return Ok(()) };
+        if crate::error::object_store_is_transient(&e) {
+            tracing::warn!(location = %self.url, error = %e, "the bronze store did not answer yet; carrying on");
+            return Ok(());
+        }
+        let text = e.to_string();
+        let bucket = self.url.strip_prefix("s3://").map(|r| r.split('/').next().unwrap_or(r));
+        let why = match bucket {
+            Some(b) if text.contains("NoSuchBucket") => format!("the bucket {b} does not exist"),
+            Some(b) if text.contains("AccessDenied") || matches!(e, object_store::Error::PermissionDenied { .. }) => {
+                format!("access to the bucket {b} is denied (check the task's IAM role): {}", first_line(&text))
+            }
+            _ => first_line(&text).to_string(),
+        };
+        Err(Error::invalid(format!("bronze.location {}: {why}", self.url)))
     }
 
     fn location(&self, key: &BronzeKey) -> ObjPath {
@@ -131,4 +165,9 @@ impl BronzeStore {
     pub async fn get(&self, location: &ObjPath) -> Result<Bytes> {
         Ok(self.store.get(location).await?.bytes().await?)
     }
+}
+
+/// The first line of an error text (S3 appends its XML answer on the next ones).
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
 }

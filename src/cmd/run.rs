@@ -56,6 +56,7 @@ pub async fn run(
     let started = Instant::now();
     let sdk = super::open::sdk_config(cfg).await;
     let store = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?;
+    store.probe().await?;
     let (idle_tx, idle_rx) = watch::channel(!opts.bronze);
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
     if opts.silver {
@@ -117,14 +118,17 @@ pub async fn run(
     } else {
         drop(idle_tx);
     }
-    // The first error stops everything; the others then wind down through the token.
+    // The first error stops everything (it is returned, for the caller to report once); the
+    // others then wind down through the token and are logged.
     let mut first_err = None;
     while let Some(done) = tasks.join_next().await {
         let res = done.map_err(|e| Error::invalid(format!("a pipeline task failed: {e}"))).and_then(|r| r);
         if let Err(e) = res {
-            tracing::error!(error = %e, "stage failed; stopping");
             cancel.cancel();
-            first_err.get_or_insert(e);
+            match first_err {
+                None => first_err = Some(e),
+                Some(_) => tracing::error!(error = %e, "another stage failed while stopping"),
+            }
         }
     }
     match first_err {

@@ -141,22 +141,25 @@ fn age_secs(rfc3339: &str) -> Option<f64> {
 }
 
 pub fn print(s: &Status) {
-    println!(
-        "{:<40} {:<24} {:>14} {:>8} {:>6} {:>14} {:>10} {:>12}",
-        "shard", "owner", "checkpoint", "age s", "ended", "watermark", "backlog", "backlog MB"
-    );
-    for sh in &s.shards {
-        println!(
-            "{:<40} {:<24} {:>14} {:>8} {:>6} {:>14} {:>10} {:>12.1}",
-            sh.shard,
-            sh.owner.as_deref().unwrap_or("-"),
-            sh.checkpoint.as_deref().unwrap_or("-"),
-            sh.checkpoint_age_secs.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
-            if sh.ended { "yes" } else { "no" },
-            sh.watermark.as_deref().unwrap_or("-"),
-            sh.backlog_objects,
-            sh.backlog_bytes as f64 / 1e6
-        );
+    let headers = ["shard", "owner", "checkpoint", "age s", "ended", "watermark", "backlog", "backlog MB"];
+    let rows: Vec<[String; 8]> = s
+        .shards
+        .iter()
+        .map(|sh| {
+            [
+                sh.shard.clone(),
+                sh.owner.clone().unwrap_or_else(|| "-".into()),
+                sh.checkpoint.clone().unwrap_or_else(|| "-".into()),
+                sh.checkpoint_age_secs.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
+                if sh.ended { "yes" } else { "no" }.to_string(),
+                sh.watermark.clone().unwrap_or_else(|| "-".into()),
+                sh.backlog_objects.to_string(),
+                format!("{:.1}", sh.backlog_bytes as f64 / 1e6),
+            ]
+        })
+        .collect();
+    for line in aligned(&headers, &rows) {
+        println!("{line}");
     }
     println!();
     for t in &s.tables {
@@ -172,5 +175,58 @@ pub fn print(s: &Status) {
         for (k, v) in &t.totals {
             println!("    {k:<32} {v:>12}");
         }
+    }
+}
+
+/// Lines of a table whose columns are as wide as their widest cell: the first two (shard,
+/// owner) left-aligned, the others right-aligned; a long shard id or checkpoint never shifts
+/// the columns after it.
+fn aligned<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> Vec<String> {
+    let mut widths: [usize; N] = headers.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| if i < 2 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect();
+        parts.join("  ").trim_end().to_string()
+    };
+    std::iter::once(line(*headers)).chain(rows.iter().map(|r| line(r.each_ref().map(String::as_str)))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_whatever_the_length_of_a_shard_id() {
+        let long = "gen-20261201T192656.294-42-000.ndjson-with-a-much-longer-name".to_string();
+        let rows = [
+            [long, "-".into(), "123".into(), "5".into(), "no".into(), "120".into(), "3".into(), "1.0".into()],
+            [
+                "s".into(),
+                "worker-1".into(),
+                "49650000000000000000000000001".into(),
+                "-".into(),
+                "yes".into(),
+                "-".into(),
+                "0".into(),
+                "0.0".into(),
+            ],
+        ];
+        let lines =
+            aligned(&["shard", "owner", "checkpoint", "age s", "ended", "watermark", "backlog", "backlog MB"], &rows);
+        let col = |line: &str, word: &str| line.find(word).map(|i| i + word.len());
+        // right-aligned columns end at the same place on every line
+        let end = col(&lines[0], "backlog MB").unwrap();
+        assert!(lines.iter().all(|l| l.len() == end), "{lines:#?}");
+        assert_eq!(col(&lines[1], "123"), col(&lines[2], "49650000000000000000000000001"), "{lines:#?}");
+        assert_eq!(lines[1].find("-  "), lines[2].find("worker-1"), "{lines:#?}");
     }
 }

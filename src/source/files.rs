@@ -26,7 +26,12 @@ pub fn list_shards(dir: &Path) -> Result<BTreeMap<ShardId, PathBuf>> {
     let mut out = BTreeMap::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::invalid(format!(
+                "the spool directory {} does not exist: create it, or point --spool (source.spool_dir) at the NDJSON files",
+                dir.display()
+            )));
+        }
         Err(e) => return Err(Error::io(dir, e)),
     };
     for entry in entries {

@@ -94,3 +94,14 @@ fn broken_configuration_is_a_clear_error() {
     let (ok, err) = check_with_config("[bronze]\nflush_interval = \"5s\"\n");
     assert!(ok, "{err}");
 }
+
+/// A spool directory that is not there is an error that says so, not "0 of 0 processed".
+#[test]
+fn a_missing_spool_directory_is_a_clear_error() {
+    let lake = Lake::new();
+    let out = lake.floe().args(["run", "--until-idle"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let said = format!("the spool directory {} does not exist", lake.spool().display());
+    assert_eq!(stderr.matches(&said).count(), 1, "{stderr}");
+}

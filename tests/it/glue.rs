@@ -325,3 +325,24 @@ fn aws_credentials_for_this_process() {
         }
     });
 }
+
+/// A bucket that does not exist is a configuration error: the run stops at once, non-zero,
+/// naming the bucket — not a write retried for ever.
+#[test]
+fn a_missing_bucket_stops_the_run_at_once_naming_it() {
+    let aws = AwsLake::new("nobucket");
+    aws.lake.generate(100, 1, 0.0, 0.0, 51);
+    let missing = format!("{}-missing", aws.bucket);
+    let started = std::time::Instant::now();
+    let out = aws
+        .floe()
+        .env("FLOE_BRONZE_LOCATION", format!("s3://{missing}/bronze"))
+        .args(["run", "--until-idle"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    let said = format!("the bucket {missing} does not exist");
+    assert_eq!(stderr.matches(&said).count(), 1, "{stderr}");
+}
