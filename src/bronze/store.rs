@@ -11,7 +11,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{Attribute, ObjectStore, ObjectStoreExt, PutOptions};
 
 use super::layout::BronzeKey;
-use crate::config::AwsSettings;
+use crate::aws::S3Settings;
 use crate::error::{Error, Result};
 use crate::model::SequenceNumber;
 
@@ -36,9 +36,10 @@ pub struct BronzeStore {
 }
 
 impl BronzeStore {
-    /// Open `url`; for `s3://` the region, endpoint and addressing style come from `aws` and
-    /// credentials from the standard AWS chain (object_store reads the same variables the SDK does).
-    pub fn open(url: &str, aws: &AwsSettings) -> Result<Self> {
+    /// Open `url`; for `s3://` the region, endpoint and addressing style come from `s3` (resolved
+    /// as the SDK would, `crate::aws`) and credentials from the standard AWS chain (object_store
+    /// reads the same variables and container credentials the SDK does).
+    pub fn open(url: &str, s3: &S3Settings) -> Result<Self> {
         if let Some(path) = url.strip_prefix("file://") {
             let root = PathBuf::from(path);
             std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
@@ -54,12 +55,13 @@ impl BronzeStore {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let mut builder = object_store::aws::AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
-                .with_virtual_hosted_style_request(!aws.s3_path_style);
-            if let Some(region) = &aws.region {
+                .with_virtual_hosted_style_request(!s3.path_style)
+                .with_allow_http(s3.allow_http);
+            if let Some(region) = &s3.region {
                 builder = builder.with_region(region);
             }
-            if let Some(endpoint) = &aws.endpoint {
-                builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+            if let Some(endpoint) = &s3.endpoint {
+                builder = builder.with_endpoint(endpoint);
             }
             let store = builder.build()?;
             return Ok(Self {

@@ -24,12 +24,13 @@ use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use super::glue::GlueCatalog;
 use super::handle::FloeCatalog;
-use crate::config::{AwsSettings, CatalogConfig, CatalogKind};
+use crate::aws::S3Settings;
+use crate::config::{CatalogConfig, CatalogKind};
 use crate::error::{Error, Result};
 
 /// The catalog `catalog.type` names, as floe's handle (Iceberg's API plus the pointer swap).
 pub async fn open_catalog(cfg: &CatalogConfig, sdk: Option<&SdkConfig>) -> Result<FloeCatalog> {
-    let mut props = s3_props(&cfg.aws);
+    let mut props = s3_props(&S3Settings::resolve(&cfg.aws, sdk));
     match cfg.kind {
         CatalogKind::Sql => {
             // SQLite creates the database file but not its directory; the warehouse directory likewise.
@@ -88,12 +89,12 @@ pub async fn open_catalog(cfg: &CatalogConfig, sdk: Option<&SdkConfig>) -> Resul
 }
 
 /// FileIO properties for S3 (ignored by the local filesystem).
-fn s3_props(aws: &AwsSettings) -> HashMap<String, String> {
-    let mut props = HashMap::from([(S3_PATH_STYLE_ACCESS.to_string(), aws.s3_path_style.to_string())]);
-    if let Some(region) = &aws.region {
+fn s3_props(s3: &S3Settings) -> HashMap<String, String> {
+    let mut props = HashMap::from([(S3_PATH_STYLE_ACCESS.to_string(), s3.path_style.to_string())]);
+    if let Some(region) = &s3.region {
         props.insert(S3_REGION.to_string(), region.clone());
     }
-    if let Some(endpoint) = &aws.endpoint {
+    if let Some(endpoint) = &s3.endpoint {
         props.insert(S3_ENDPOINT.to_string(), endpoint.clone());
     }
     props

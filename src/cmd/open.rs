@@ -32,7 +32,9 @@ pub async fn open_tables_with(
 pub async fn sdk_config(cfg: &Config) -> Option<SdkConfig> {
     let needed = cfg.source.kind == SourceKind::Kinesis
         || matches!(cfg.checkpoint, CheckpointKind::DynamoDb(_))
-        || cfg.catalog.kind == CatalogKind::Glue;
+        || cfg.catalog.kind == CatalogKind::Glue
+        || cfg.bronze.location.starts_with("s3://")
+        || cfg.catalog.warehouse.starts_with("s3://");
     match needed {
         true => Some(crate::aws::sdk_config(&cfg.aws).await),
         false => None,

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::aws::S3Settings;
 use crate::bronze::store::BronzeStore;
 use crate::catalog::Committer;
 use crate::checkpoint::Checkpoints;
@@ -55,7 +56,7 @@ pub async fn run(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let sdk = super::open::sdk_config(cfg).await;
-    let store = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?;
+    let store = BronzeStore::open(&cfg.bronze.location, &S3Settings::resolve(&cfg.aws, sdk.as_ref()))?;
     store.probe().await?;
     let (idle_tx, idle_rx) = watch::channel(!opts.bronze);
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();

@@ -56,7 +56,8 @@ pub async fn status(cfg: &Config) -> Result<Status> {
     let sdk = super::open::sdk_config(cfg).await;
     let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
     let checkpoints = shard_checkpoints(cfg, sdk.as_ref()).await?;
-    let objects = BronzeStore::open(&cfg.bronze.location, &cfg.aws)?.list(&cfg.source.stream).await?;
+    let s3 = crate::aws::S3Settings::resolve(&cfg.aws, sdk.as_ref());
+    let objects = BronzeStore::open(&cfg.bronze.location, &s3)?.list(&cfg.source.stream).await?;
     let mut table_status = Vec::new();
     let mut lowest: Option<Watermarks> = None;
     for m in &tables {

@@ -20,11 +20,17 @@ pub struct AwsSettings {
     /// `aws.region`, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else the SDK's own lookup.
     pub region: Option<String>,
     /// `aws.endpoint`, else `AWS_ENDPOINT_URL`: one endpoint for every service (S3-compatible
-    /// stores, local stand-ins). `None` = AWS's public endpoints.
+    /// stores, local stand-ins). `None` = AWS's public endpoints. Per-service variables
+    /// (`AWS_ENDPOINT_URL_S3`, …) are the SDK's to resolve: see `crate::aws`.
     pub endpoint: Option<String>,
+    /// The endpoint came from `AWS_ENDPOINT_URL`, not from floe's own `aws.endpoint`: the SDK's
+    /// rules then rank it below a service's own variable.
+    pub endpoint_from_env: bool,
     /// Path-style S3 URLs (`http://host/bucket/key`), which S3-compatible stores and stand-ins
     /// need; defaults to on when an endpoint is set, off for AWS.
     pub s3_path_style: bool,
+    /// Whether `aws.s3_path_style` was set (else the default follows the S3 endpoint resolved).
+    pub s3_path_style_set: bool,
 }
 
 /// The standard AWS variables that floe's settings fall back to.
@@ -42,6 +48,7 @@ impl AwsEnv {
 
 impl RawAws {
     pub(super) fn validate(self, v: &Origin, env: &AwsEnv) -> Result<AwsSettings> {
+        let endpoint_from_env = self.endpoint.is_none() && env.endpoint.is_some();
         let endpoint = self.endpoint.or_else(|| env.endpoint.clone());
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
@@ -50,8 +57,10 @@ impl RawAws {
         }
         Ok(AwsSettings {
             region: self.region.or_else(|| env.region.clone()),
+            s3_path_style_set: self.s3_path_style.is_some(),
             s3_path_style: self.s3_path_style.unwrap_or(endpoint.is_some()),
             endpoint,
+            endpoint_from_env,
         })
     }
 }

@@ -277,7 +277,8 @@ async fn the_glue_catalog_swaps_the_metadata_pointer_only_from_where_it_is() {
         ("FLOE_CATALOG_TYPE", "glue".to_string()),
         ("FLOE_CATALOG_NAMESPACE", aws.database.clone()),
         ("FLOE_CATALOG_WAREHOUSE", format!("s3://{}/warehouse", aws.bucket)),
-        ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
+        // floe's own endpoint setting: the SDK in this process reads no AWS_ENDPOINT_URL
+        ("FLOE_AWS_ENDPOINT", aws.endpoint.clone()),
         ("AWS_REGION", "us-east-1".to_string()),
     ]
     .into_iter()
