@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::model::{Position, ShardId};
 use crate::source::files;
 use crate::source::kinesis::api::{KinesisApi, StartAt};
-use crate::source::kinesis::handover::{ReadOptions, ShardOutcome};
+use crate::source::kinesis::handover::{ReadOptions, ShardOutcome, ShardRead};
 use crate::source::kinesis::reader::read_kinesis_shard;
 use crate::telemetry::Counters;
 
@@ -73,7 +73,7 @@ impl Pipelines {
     ) -> ShardTask<ShardOutcome> {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let writer = self.writer(&shard);
-        let reader = read_kinesis_shard(api, shard, start, resume, opts, tx, cancel);
+        let reader = read_kinesis_shard(ShardRead { api, shard, start, resume_after: resume, opts, tx, cancel });
         Box::pin(async move {
             let (r, w) = tokio::join!(reader, writer.run(rx));
             w.and(r)

@@ -10,14 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-use super::api::{ApiError, FailureKind, KinesisApi, StartAt};
-use super::handover::{Backoff, Next, ReadOptions, ShardOutcome, hand_over};
+use super::api::{ApiError, FailureKind, StartAt};
+use super::handover::{Backoff, Next, ShardOutcome, ShardRead, hand_over};
 use crate::error::Result;
-use crate::model::{ConsumerArn, Position, SequenceNumber, ShardId};
-use crate::source::ReadBatch;
+use crate::model::{ConsumerArn, SequenceNumber, ShardId};
 
 /// Kinesis allows one SubscribeToShard per second per shard and consumer.
 const MIN_SUBSCRIBE_GAP: Duration = Duration::from_secs(1);
@@ -27,17 +23,8 @@ const SILENT_LIMIT: Duration = Duration::from_secs(30);
 
 /// Read `shard` through the registered consumer `consumer_arn`, from `start`, dropping records
 /// at or before `resume_after`, and send each event's new records to `tx`.
-#[allow(clippy::too_many_arguments)] // the polling reader's arguments plus the consumer
-pub async fn subscribe_shard(
-    api: KinesisApi,
-    consumer_arn: &ConsumerArn,
-    shard: ShardId,
-    start: StartAt,
-    resume_after: Option<Position>,
-    opts: &ReadOptions,
-    tx: mpsc::Sender<ReadBatch>,
-    cancel: CancellationToken,
-) -> Result<ShardOutcome> {
+pub async fn subscribe_shard(consumer_arn: &ConsumerArn, read: ShardRead) -> Result<ShardOutcome> {
+    let ShardRead { api, shard, start, resume_after, opts, tx, cancel } = read;
     let mut last = resume_after;
     let mut from = start;
     let mut backoff = Backoff::default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ApiError, FailureKind, Page, RawRecord};
+use super::api::{ApiError, FailureKind, KinesisApi, Page, RawRecord, StartAt};
 use super::kpl;
 use crate::error::{Error, Result};
 use crate::model::{ConsumerArn, Position, ShardId};
@@ -33,6 +33,18 @@ pub struct ReadOptions {
     pub fan_out: Option<ConsumerArn>,
     /// Told of every answer from the stream (for `/readyz`).
     pub activity: ShardActivity,
+}
+
+/// One shard to read: from `start`, dropping records at or before `resume_after` (the
+/// checkpoint), each read sent to `tx`; `cancel` stops this shard alone (a lost lease).
+pub struct ShardRead {
+    pub api: KinesisApi,
+    pub shard: ShardId,
+    pub start: StartAt,
+    pub resume_after: Option<Position>,
+    pub opts: ReadOptions,
+    pub tx: mpsc::Sender<ReadBatch>,
+    pub cancel: CancellationToken,
 }
 
 /// What a finished shard task reports.

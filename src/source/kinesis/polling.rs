@@ -4,14 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-use super::api::{FailureKind, KinesisApi, Page, StartAt};
-use super::handover::{Backoff, Next, ReadOptions, ShardOutcome, hand_over};
+use super::api::{FailureKind, Page, StartAt};
+use super::handover::{Backoff, Next, ShardOutcome, ShardRead, hand_over};
 use crate::error::Result;
-use crate::model::{Position, ShardId};
-use crate::source::ReadBatch;
 
 /// Kinesis allows 5 GetRecords calls per second per shard.
 const MIN_CALL_GAP: Duration = Duration::from_millis(200);
@@ -19,15 +14,8 @@ const MIN_CALL_GAP: Duration = Duration::from_millis(200);
 const READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 /// Read `shard` from `start`, skipping records at or before `resume_after` (the checkpoint),
 /// and send each read to `tx`. Dropping `tx` (returning) tells the writer to flush.
-pub async fn poll_shard(
-    api: KinesisApi,
-    shard: ShardId,
-    start: StartAt,
-    resume_after: Option<Position>,
-    opts: ReadOptions,
-    tx: mpsc::Sender<ReadBatch>,
-    cancel: CancellationToken,
-) -> Result<ShardOutcome> {
+pub async fn poll_shard(read: ShardRead) -> Result<ShardOutcome> {
+    let ShardRead { api, shard, start, resume_after, opts, tx, cancel } = read;
     let mut last = resume_after;
     let mut backoff = Backoff::default();
     let mut iterator = loop {
