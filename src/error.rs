@@ -121,7 +121,10 @@ pub fn object_store_is_transient(e: &object_store::Error) -> bool {
                 .nth(1)
                 .and_then(|rest| rest.get(..3))
                 .and_then(|code| code.parse::<u16>().ok());
-            let refused = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
+            // S3 answers a slow upload with 400 RequestTimeout and an expiring session with 400
+            // ExpiredToken: both pass (the SDKs retry them; object_store refreshes credentials)
+            let passing = ["RequestTimeout", "ExpiredToken", "TokenRefreshRequired"].iter().any(|c| text.contains(c));
+            let refused = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429) && !passing;
             !(refused || text.contains("builder error"))
         }
         _ => true,
@@ -153,4 +156,26 @@ pub fn iceberg_is_transient(e: &iceberg::Error) -> bool {
                 | iceberg::ErrorKind::PreconditionFailed
                 | iceberg::ErrorKind::CatalogCommitConflicts
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic { store: "S3", source: text.to_string().into() }
+    }
+
+    #[test]
+    fn object_store_answers_are_classified_by_whether_they_can_pass() {
+        let missing_bucket = "Error performing list request: Server returned non-2xx status code: 404 Not Found: <Error><Code>NoSuchBucket</Code>";
+        assert!(!object_store_is_transient(&generic(missing_bucket)));
+        assert!(!object_store_is_transient(&generic("Error performing PUT: HTTP error: builder error")));
+        assert!(object_store_is_transient(&generic("Server returned non-2xx status code: 503 Service Unavailable")));
+        assert!(object_store_is_transient(&generic("Server returned non-2xx status code: 429 Too Many Requests")));
+        assert!(object_store_is_transient(&generic("status code: 400 Bad Request: <Code>RequestTimeout</Code>")));
+        assert!(object_store_is_transient(&generic("error sending request: connection refused")));
+        let denied = object_store::Error::PermissionDenied { path: "b/k".into(), source: "denied".into() };
+        assert!(!Error::ObjectStore(denied).is_retryable());
+    }
 }
