@@ -7,6 +7,9 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
+mod frontier;
+pub use frontier::{FRONTIER_PREFIX, Frontier, Hour};
+
 /// A shard of the source stream (a Kinesis shard id, or a spool file's stem). Only characters that
 /// are safe in an object key and a snapshot-summary property name are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -179,6 +182,9 @@ impl fmt::Display for ConsumerArn {
 pub const WATERMARK_PREFIX: &str = "floe.watermark.";
 /// Snapshot-summary prefix of the lease epoch that wrote a shard's bronze in that snapshot.
 pub const LEASE_EPOCH_PREFIX: &str = "floe.lease-epoch.";
+/// Snapshot-summary property every floe commit writes beside its full watermark map: reading
+/// progress stops at the newest snapshot that has it (one snapshot, not the whole ancestry).
+pub const PROGRESS_MARKER: &str = "floe.progress";
 
 impl std::str::FromStr for Position {
     type Err = Error;

@@ -6,7 +6,7 @@
 //! adding a duplicate object.
 
 use crate::config::BronzeFormat;
-use crate::model::{SequenceNumber, ShardId};
+use crate::model::{Hour, SequenceNumber, ShardId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BronzeKey {
@@ -39,6 +39,11 @@ impl BronzeKey {
             hour: t.format("%H").to_string(),
             format,
         }
+    }
+
+    /// The hour partition the key is in.
+    pub fn hour_partition(&self) -> Option<Hour> {
+        Hour::from_partition(&self.date, &self.hour)
     }
 
     /// The key relative to the bronze location.

@@ -13,7 +13,7 @@ use object_store::{Attribute, ObjectStore, ObjectStoreExt, PutOptions};
 use super::layout::BronzeKey;
 use crate::aws::S3Settings;
 use crate::error::{Error, Result};
-use crate::model::SequenceNumber;
+use crate::model::{Hour, SequenceNumber};
 
 /// Object metadata key carrying the lease epoch of the worker that wrote a bronze object.
 pub const LEASE_EPOCH_METADATA: &str = "floe-lease-epoch";
@@ -23,6 +23,24 @@ pub struct BronzeObject {
     pub key: BronzeKey,
     pub location: ObjPath,
     pub size: u64,
+}
+
+/// What a listing found, and how many list requests it took (the discovery benchmark's figure).
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<BronzeObject>,
+    pub requests: usize,
+}
+
+fn bronze_objects(stream: &str, metas: Vec<object_store::ObjectMeta>) -> Vec<BronzeObject> {
+    metas
+        .into_iter()
+        .filter_map(|m| {
+            BronzeKey::parse(m.location.as_ref())
+                .filter(|k| k.stream == stream)
+                .map(|key| BronzeObject { key, location: m.location, size: m.size })
+        })
+        .collect()
 }
 
 #[derive(Clone)]
@@ -126,24 +144,52 @@ impl BronzeStore {
         Ok(location)
     }
 
-    /// Every bronze object of `stream` (files that are not bronze keys are ignored).
-    pub async fn list(&self, stream: &str) -> Result<Vec<BronzeObject>> {
-        let base = if self.prefix.as_ref().is_empty() {
+    fn stream_root(&self, stream: &str) -> ObjPath {
+        if self.prefix.as_ref().is_empty() {
             ObjPath::from(stream)
         } else {
             ObjPath::from(format!("{}/{stream}", self.prefix))
+        }
+    }
+
+    /// Every bronze object of `stream` (files that are not bronze keys are ignored).
+    pub async fn list(&self, stream: &str) -> Result<Vec<BronzeObject>> {
+        Ok(self.list_from(stream, None).await?.objects)
+    }
+
+    /// The bronze objects of `stream` in the hour partitions at or after `from` (every object
+    /// when `None`). The partitions are found by delimiter listings (`dt=` then `hr=`), so the
+    /// cost is one request per day and per hour listed, plus the objects' pages: it follows the
+    /// hours asked for, not the stream's age (bar one `dt=` entry per day, a page per 1,000 days).
+    pub async fn list_from(&self, stream: &str, from: Option<Hour>) -> Result<Listing> {
+        let root = self.stream_root(stream);
+        let Some(from) = from else {
+            let metas: Vec<_> = self.store.list(Some(&root)).try_collect().await?;
+            return Ok(Listing { objects: bronze_objects(stream, metas), requests: 1 });
         };
-        let metas: Vec<_> = self.store.list(Some(&base)).try_collect().await?;
-        Ok(metas
-            .into_iter()
-            .filter_map(|m| {
-                BronzeKey::parse(m.location.as_ref()).filter(|k| k.stream == stream).map(|key| BronzeObject {
-                    key,
-                    location: m.location,
-                    size: m.size,
-                })
-            })
-            .collect())
+        let (from_day, _) = from.partition();
+        let mut requests = 1;
+        let days = self.store.list_with_delimiter(Some(&root)).await?;
+        let mut objects = Vec::new();
+        for day in days.common_prefixes {
+            let Some(date) = day.filename().and_then(|d| d.strip_prefix("dt=")) else { continue };
+            if date < from_day.as_str() {
+                continue;
+            }
+            let date = date.to_string();
+            requests += 1;
+            let hours = self.store.list_with_delimiter(Some(&day)).await?;
+            for hour in hours.common_prefixes {
+                let Some(hr) = hour.filename().and_then(|h| h.strip_prefix("hr=")) else { continue };
+                if Hour::from_partition(&date, hr).is_none_or(|h| h < from) {
+                    continue;
+                }
+                requests += 1;
+                let metas: Vec<_> = self.store.list(Some(&hour)).try_collect().await?;
+                objects.extend(bronze_objects(stream, metas));
+            }
+        }
+        Ok(Listing { objects, requests })
     }
 
     /// The last sequence number of an object already written for `shard` that starts exactly at

@@ -2,9 +2,9 @@
 //! position up to which every shard is in the table (`floe.watermark.<shard> = <seq>[.<sub>]`).
 //! Data and progress land in one atomic catalog commit, which is what makes silver exactly-once.
 //!
-//! Summary properties belong to one snapshot, so every floe commit writes the full map, and the
-//! watermark of a shard is the maximum over the snapshot ancestry — robust to a commit rebased
-//! onto a newer head by someone else.
+//! Summary properties belong to one snapshot, so every floe commit writes the full map (merged
+//! with the one on the head it commits onto) and the progress marker: the progress is read off
+//! the newest marked snapshot (`progress.rs`), not off the whole ancestry.
 //!
 //! The [`Committer`] turns [`TableCommit`] values — what silver (and, next, backfill and
 //! compaction) end in — into catalog commits: watermark re-check on the freshly loaded table,
@@ -21,9 +21,9 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 use super::handle::FloeCatalog;
 use super::pinned::PinnedBase;
-use super::progress::watermarks;
+use super::progress::{Progress, progress};
 use crate::error::{Error, Result};
-use crate::model::Watermarks;
+use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
 
 /// What a commit does to the table's data.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct TableCommit {
     pub planned_after: Watermarks,
     /// Per shard in the commit, the last position it holds.
     pub ends_at: Watermarks,
+    /// Per shard in the commit, the hour partition of the newest bronze object it read.
+    pub frontier: Frontier,
     /// More snapshot-summary properties (batch counters).
     pub summary: BTreeMap<String, String>,
     /// Arrival time of the oldest record the commit carries, for the freshness histogram.
@@ -119,7 +121,7 @@ impl Committer {
     /// double a batch.
     pub async fn commit(&self, commit: TableCommit) -> Result<CommitOutcome> {
         let started = Instant::now();
-        let TableCommit { ident, change, planned_after, ends_at, summary, oldest_arrival_micros } = commit;
+        let TableCommit { ident, change, planned_after, ends_at, frontier, summary, oldest_arrival_micros } = commit;
         // Set once an attempt failed without a definite answer (the commit may have landed): from
         // then on the commit's files may be referenced by the table and must not be deleted.
         let mut maybe_committed = false;
@@ -127,7 +129,8 @@ impl Committer {
         let mut backoff = crate::retry::backoff(Duration::from_millis(40), Duration::from_secs(4));
         for attempt in 1..=COMMIT_ATTEMPTS {
             let table = self.catalog.load_table(&ident).await?;
-            let current = watermarks(&table);
+            let now = progress(&table);
+            let current = &now.watermarks;
             if current.covers(&ends_at) {
                 if !maybe_committed {
                     delete_files(&table, change.written_files()).await;
@@ -149,7 +152,7 @@ impl Committer {
                 });
             }
             // never move a watermark back: a shard this table already had is kept at its maximum
-            let mut props: HashMap<String, String> = current.merged_with(&ends_at).to_summary().collect();
+            let mut props = progress_summary(&now, &ends_at, &frontier);
             props.extend(summary.clone());
             match self.attempt(table, &change, props).await? {
                 Ok(table) => {
@@ -204,11 +207,20 @@ impl Committer {
 /// An empty append that carries the current watermarks forward (after a schema change, a new
 /// snapshot is needed before the new column can be scanned).
 pub async fn carry_forward(catalog: &FloeCatalog, table: &Table, operation: &str) -> Result<Table> {
-    let mut props: HashMap<String, String> = watermarks(table).to_summary().collect();
+    let mut props = progress_summary(&progress(table), &Watermarks::new(), &Frontier::new());
     props.insert("floe.operation".to_string(), operation.to_string());
     let tx = Transaction::new(table);
     let tx = tx.fast_append().set_snapshot_properties(props).apply(tx)?;
     Ok(tx.commit(catalog.iceberg().as_ref()).await?)
+}
+
+/// The progress properties of a commit onto a head whose progress is `now`: the full maps,
+/// merged (a shard this table already had is kept at its maximum), and the marker.
+fn progress_summary(now: &Progress, ends_at: &Watermarks, frontier: &Frontier) -> HashMap<String, String> {
+    let mut props: HashMap<String, String> = now.watermarks.merged_with(ends_at).to_summary().collect();
+    props.extend(now.frontier.merged_with(frontier).to_summary());
+    props.insert(PROGRESS_MARKER.to_string(), "1".to_string());
+    props
 }
 
 /// Remove files a commit wrote but will never commit. Failure only leaves an orphan file, which

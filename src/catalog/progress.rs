@@ -1,19 +1,48 @@
-//! Reading a table's progress back from its snapshots: the watermark of each shard is the
-//! maximum over the current snapshot's ancestry (every floe commit writes the full map, but a
-//! snapshot written by another engine carries none).
+//! Reading a table's progress back from its snapshots.
+//!
+//! Every floe commit writes the full watermark map (and the bronze frontier) with the
+//! [`PROGRESS_MARKER`], so the progress is in the newest marked snapshot: reading it costs one
+//! snapshot, not a walk over the ancestry, however old the table. Snapshots another engine wrote
+//! on top (a compaction, an append) carry no marker and are stepped over. Snapshots written before
+//! the marker existed carry a map each: without a marked snapshot the whole ancestry is read and
+//! the maximum per shard taken, as floe did then.
 
+use iceberg::spec::TableMetadataRef;
 use iceberg::table::Table;
 
-use crate::model::Watermarks;
+use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
 
-/// The table's watermarks: for each shard, the maximum over the current snapshot's ancestry.
+/// A table's progress: how far each shard is in it, and where in bronze that was.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub watermarks: Watermarks,
+    pub frontier: Frontier,
+    /// Snapshots read to find it (1 on a table floe committed last).
+    pub snapshots_read: usize,
+}
+
+/// The table's progress (see the module docs).
+pub fn progress(table: &Table) -> Progress {
+    progress_of(&table.metadata_ref(), &table.identifier().to_string())
+}
+
+/// The table's watermarks.
 pub fn watermarks(table: &Table) -> Watermarks {
-    let mut out = Watermarks::new();
-    let meta = table.metadata_ref();
+    progress(table).watermarks
+}
+
+fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
+    let mut out = Progress::default();
     let Some(current) = meta.current_snapshot_id() else { return out };
-    for snap in iceberg::util::snapshot::ancestors_of(&meta, current) {
-        for (key, value) in out.absorb_summary(&snap.summary().additional_properties) {
-            tracing::warn!(table = %table.identifier(), key = %key, value = %value, "ignoring unparseable watermark");
+    for snap in iceberg::util::snapshot::ancestors_of(meta, current) {
+        let props = &snap.summary().additional_properties;
+        out.snapshots_read += 1;
+        for (key, value) in out.watermarks.absorb_summary(props) {
+            tracing::warn!(table, key = %key, value = %value, "ignoring unparseable watermark");
+        }
+        out.frontier.absorb_summary(props);
+        if props.contains_key(PROGRESS_MARKER) {
+            break;
         }
     }
     out

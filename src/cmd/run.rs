@@ -70,14 +70,20 @@ pub async fn run(
         for managed in tables {
             let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
             let decoder = Decoder::for_table(&managed.def, cfg.silver.max_record_bytes);
-            jobs.push(TableJob { managed, decoder, transform });
+            jobs.push(TableJob::new(
+                managed,
+                decoder,
+                transform,
+                cfg.silver.dedup_lookback,
+                cfg.silver.dedup_memory,
+            ));
         }
         let job = SilverJob {
             store: store.clone(),
             stream: cfg.source.stream.clone(),
             tables: jobs,
             budget: Budget { max_objects: cfg.silver.batch_max_objects, max_bytes: cfg.silver.batch_max_bytes },
-            dedup_lookback: cfg.silver.dedup_lookback,
+            horizon_hours: (cfg.silver.discovery_horizon.as_secs() / 3600).max(1) as i64,
         };
         let silver = SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone() };
         let ctl = LoopControl {

@@ -27,6 +27,8 @@ pub const KEYS: &[&str] = &[
     "silver.batch_max_objects",
     "silver.batch_max_bytes",
     "silver.dedup_lookback",
+    "silver.dedup_memory",
+    "silver.discovery_horizon",
     "silver.max_record_bytes",
     "silver.tables_dir",
     "silver.sql_dir",

@@ -16,6 +16,8 @@ pub(super) struct RawSilver {
     batch_max_objects: Option<i64>,
     batch_max_bytes: Option<String>,
     dedup_lookback: Option<String>,
+    dedup_memory: Option<String>,
+    discovery_horizon: Option<String>,
     max_record_bytes: Option<String>,
     tables_dir: Option<String>,
     sql_dir: Option<String>,
@@ -28,6 +30,12 @@ pub struct SilverConfig {
     pub batch_max_objects: usize,
     pub batch_max_bytes: u64,
     pub dedup_lookback: Duration,
+    /// Memory the dedup state of each table may hold; past it the oldest part of the window is
+    /// read from the table when a batch needs it (ADR 0012).
+    pub dedup_memory: u64,
+    /// How far behind the newest shard a shard may fall and still hold bronze discovery back
+    /// (longer: a closed shard, which then no longer makes each listing start at its hour).
+    pub discovery_horizon: Duration,
     pub max_record_bytes: u64,
     /// `None` = the table definitions and SQL compiled into the binary.
     pub tables_dir: Option<PathBuf>,
@@ -42,6 +50,8 @@ impl RawSilver {
             batch_max_objects: v.count("silver.batch_max_objects", self.batch_max_objects, 256, 1, 100_000)? as usize,
             batch_max_bytes: v.bytes("silver.batch_max_bytes", self.batch_max_bytes, "8MiB")?,
             dedup_lookback: v.duration("silver.dedup_lookback", self.dedup_lookback, "24h")?,
+            dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "256MiB")?,
+            discovery_horizon: v.duration("silver.discovery_horizon", self.discovery_horizon, "48h")?,
             max_record_bytes: v.bytes("silver.max_record_bytes", self.max_record_bytes, "1MiB")?,
             tables_dir: self.tables_dir.map(|p| absolute(Path::new(&p))),
             sql_dir: self.sql_dir.map(|p| absolute(Path::new(&p))),

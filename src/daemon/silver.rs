@@ -98,6 +98,9 @@ impl SilverLoop {
             let r = batch.report;
             // The table's commit (the last) carries the batch's accounting.
             if let Some(CommitOutcome::Committed { snapshot_id }) = outcomes.last() {
+                if let Some(state) = &t.dedup {
+                    state.lock().await.record_commit(*snapshot_id, &batch.new_ids);
+                }
                 self.counters.add_silver_batch(&r.table, r.records_in, r.rows, r.dedup_drops, &r.rejected_by_reason);
                 tracing::info!(
                     table = %r.table, snapshot_id, objects = r.objects, records_in = r.records_in,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::seen::Id;
 use crate::catalog::commit::TableCommit;
 
 /// What one batch did, for the log, the counters and the terminal summary.
@@ -23,6 +24,9 @@ pub struct SilverBatch {
     /// the two, the retry finds the bad table past this batch and writes only the table's rows
     /// (each table only receives records past its own watermark).
     pub commits: Vec<TableCommit>,
+    /// The dedup keys (held form) and times of the rows the table's commit adds, for the dedup
+    /// state once it has landed.
+    pub new_ids: Vec<(Id, i64)>,
     pub report: BatchReport,
     /// Wall time of each step, for the debug log.
     pub timing: String,

@@ -1,52 +1,244 @@
-//! Event ids already committed, for the cross-batch dedup: a re-sent event is dropped even when
-//! its first copy was committed by an earlier batch.
+//! Cross-batch dedup: a re-sent event is dropped even when its first copy was committed by an
+//! earlier batch, a restart, or another writer.
+//!
+//! [`DedupState`] keeps a [`SeenIds`] in step with the table: loaded once (the ids of the
+//! lookback window — only the key and time columns, only the partitions the time filter keeps),
+//! then kept current from this process's own commits and, when the table's snapshot lineage shows
+//! commits by someone else, from the data files those snapshots added. A batch then costs a hash
+//! probe per row instead of a scan of the window. After the SQL, [`mark_committed`] turns the
+//! kept rows whose key is held into `duplicate_committed` drops.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use futures::TryStreamExt;
-use iceberg::expr::Reference;
-use iceberg::spec::Datum;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use iceberg::table::Table;
 
+use super::dedup_read::{added_files_ids, scan_ids};
+use super::seen::{Id, SeenIds};
+use super::sql::{DETAIL, REASON};
+use crate::bronze::encode::downcast;
 use crate::catalog::tables::DedupDef;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Ids in `table` within `lookback` around the event times of `decoded` (the SQL's
-/// `committed` input). Memory is bounded by the window, not by the table.
-pub async fn committed_ids(
-    table: &Table,
-    dedup: Option<&DedupDef>,
-    lookback: Duration,
-    decoded: &RecordBatch,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let Some(dedup) = dedup else {
-        return Ok((Arc::new(Schema::new(vec![Field::new("_none", DataType::Utf8, true)])), vec![]));
+/// Snapshots followed back from the head before the state gives up and reloads (the table was
+/// rewritten or its history expired under it).
+const MAX_FOLLOW: usize = 1000;
+
+/// What keeping the state current cost this batch (for the batch's timing log and benchmarks).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Prepared {
+    /// Ids read from the table (a first load, or a range the state did not hold).
+    pub ids_scanned: u64,
+    /// Data files of other writers' snapshots read.
+    pub foreign_files: u64,
+    /// The state was reloaded from scratch.
+    pub reloaded: bool,
+}
+
+/// The dedup state of one table (see the module docs).
+pub struct DedupState {
+    def: DedupDef,
+    window: i64,
+    seen: SeenIds,
+    /// The snapshot the state reflects; `None` before the first load.
+    synced_to: Option<i64>,
+    /// Snapshots this process committed since `synced_to`: their ids are in already.
+    own: HashSet<i64>,
+}
+
+impl DedupState {
+    pub fn new(def: DedupDef, lookback: Duration, budget_bytes: u64) -> Self {
+        let window = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX / 4);
+        Self { def, window, seen: SeenIds::new(budget_bytes), synced_to: None, own: HashSet::new() }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.def.key
+    }
+
+    pub fn held(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.seen.bytes()
+    }
+
+    /// Bring the state up to `table`'s current snapshot and make it hold every committed id
+    /// with a dedup time from `earliest - lookback` on (`earliest`: the batch's earliest row).
+    pub async fn prepare(&mut self, table: &Table, earliest: i64) -> Result<Prepared> {
+        let mut out = Prepared::default();
+        let current = table.metadata().current_snapshot_id();
+        if self.synced_to.is_some() && self.synced_to != current {
+            match self.foreign_since(table) {
+                Some(foreign) => {
+                    for snapshot_id in foreign {
+                        for (id, t) in added_files_ids(table, snapshot_id, &self.def, &mut out.foreign_files).await? {
+                            self.seen.insert_id(id, t);
+                        }
+                    }
+                }
+                None => {
+                    tracing::info!(table = %table.identifier(), "dedup state: the table's history moved under it; reloading");
+                    self.seen.reset();
+                    out.reloaded = true;
+                }
+            }
+        }
+        self.synced_to = current;
+        self.own.clear();
+        let from = earliest.saturating_sub(self.window);
+        let missing_below = match self.seen.lo() {
+            None => Some(None),
+            Some(lo) if from < lo => Some(Some(lo)),
+            Some(_) => None,
+        };
+        if let Some(below) = missing_below {
+            let ids = match current {
+                Some(_) => scan_ids(table, &self.def, from, below).await?,
+                None => Vec::new(),
+            };
+            out.ids_scanned = ids.len() as u64;
+            self.seen.extend_down(from, ids);
+        }
+        Ok(out)
+    }
+
+    /// The snapshots between `synced_to` and the head that this process did not commit, oldest
+    /// first; `None` when `synced_to` is not in the head's ancestry (within [`MAX_FOLLOW`]).
+    fn foreign_since(&self, table: &Table) -> Option<Vec<i64>> {
+        let meta = table.metadata();
+        let target = self.synced_to?;
+        let mut id = meta.current_snapshot_id()?;
+        let mut foreign = Vec::new();
+        for _ in 0..MAX_FOLLOW {
+            if id == target {
+                foreign.reverse();
+                return Some(foreign);
+            }
+            if !self.own.contains(&id) {
+                foreign.push(id);
+            }
+            id = meta.snapshot_by_id(id)?.parent_snapshot_id()?;
+        }
+        None
+    }
+
+    /// Whether `key` is committed (after [`prepare`](Self::prepare)).
+    pub fn contains(&self, key: &str) -> bool {
+        self.seen.contains(key)
+    }
+
+    /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`.
+    pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) {
+        for (id, t) in ids {
+            self.seen.insert_id(*id, *t);
+        }
+        self.own.insert(snapshot_id);
+    }
+
+    /// Let go of ids the window has moved past (`earliest`, `newest`: the batch's row times).
+    pub fn evict(&mut self, earliest: i64, newest: i64) -> usize {
+        self.seen.evict(earliest.saturating_sub(self.window), self.window, newest.saturating_sub(self.window))
+    }
+}
+
+/// The dedup key column as text (whatever string type the SQL returned).
+fn string_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::invalid(format!("dedup key column {name} is missing")))?;
+    Ok(downcast::<StringArray>(&cast(c, &DataType::Utf8)?)?.clone())
+}
+
+/// The dedup time column in microseconds (the SQL may return another unit; the table has µs).
+fn time_column(b: &RecordBatch, name: &str) -> Result<TimestampMicrosecondArray> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::invalid(format!("dedup time column {name} is missing")))?;
+    let c = match c.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => c.clone(),
+        _ => cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None))?,
     };
-    let schema = Arc::new(Schema::new(vec![Field::new(&dedup.key, DataType::Utf8, true)]));
-    let times = decoded.column_by_name(&dedup.time).and_then(|c| c.as_any().downcast_ref::<StringArray>());
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-    for v in times.into_iter().flat_map(|a| a.iter()).flatten() {
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-            lo = lo.min(t.timestamp_micros());
-            hi = hi.max(t.timestamp_micros());
+    Ok(downcast::<TimestampMicrosecondArray>(&c)?.clone())
+}
+
+/// The (empty) `committed` input of the SQL. Re-sends of committed ids are dropped after the
+/// SQL by [`mark_committed`]; the input stays for transforms written against it.
+pub fn committed_input(def: Option<&DedupDef>) -> (SchemaRef, Vec<RecordBatch>) {
+    let name = def.map_or("_none", |d| d.key.as_str());
+    (Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)])), Vec::new())
+}
+
+/// The dedup key (held form) and time of every row of `rows` (the table's rows).
+pub fn ids_of(rows: &[RecordBatch], def: &DedupDef) -> Result<Vec<(Id, i64)>> {
+    let mut out = Vec::new();
+    for b in rows {
+        let keys = string_column(b, &def.key)?;
+        let times = time_column(b, &def.time)?;
+        for i in 0..b.num_rows() {
+            if keys.is_valid(i) && times.is_valid(i) {
+                out.push((Id::of(keys.value(i)), times.value(i)));
+            }
         }
     }
-    if lo > hi || table.metadata().current_snapshot().is_none() {
-        return Ok((schema, vec![]));
+    Ok(out)
+}
+
+/// The earliest and newest dedup time of the rows the SQL kept (`None`: it kept none).
+pub fn kept_time_range(result: &[RecordBatch], def: &DedupDef) -> Result<Option<(i64, i64)>> {
+    let mut range: Option<(i64, i64)> = None;
+    for b in result {
+        let reason = downcast::<StringArray>(column(b, REASON)?)?;
+        let times = time_column(b, &def.time)?;
+        for i in 0..b.num_rows() {
+            if reason.is_null(i) && times.is_valid(i) {
+                let t = times.value(i);
+                range = Some(range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+            }
+        }
     }
-    let window = lookback.as_micros() as i64;
-    let pred = Reference::new(&dedup.time)
-        .greater_than_or_equal_to(Datum::timestamptz_micros(lo.saturating_sub(window)))
-        .and(Reference::new(&dedup.time).less_than_or_equal_to(Datum::timestamptz_micros(hi.saturating_add(window))));
-    let scan = table.scan().select([dedup.key.as_str()]).with_filter(pred).build()?;
-    let batches: Vec<RecordBatch> = scan.to_arrow().await?.try_collect().await?;
-    let out = batches
-        .iter()
-        .map(|b| Ok(RecordBatch::try_new(schema.clone(), vec![cast(b.column(0), &DataType::Utf8)?])?))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((schema, out))
+    Ok(range)
+}
+
+/// Rows the SQL kept whose key is committed already become `duplicate_committed` drops.
+pub fn mark_committed(result: Vec<RecordBatch>, state: &DedupState) -> Result<(Vec<RecordBatch>, u64)> {
+    let mut marked = 0u64;
+    let mut out = Vec::with_capacity(result.len());
+    for b in result {
+        let keys = string_column(&b, state.key())?;
+        let reason = downcast::<StringArray>(column(&b, REASON)?)?;
+        let detail = downcast::<StringArray>(column(&b, DETAIL)?)?;
+        let hits: Vec<bool> =
+            (0..b.num_rows()).map(|i| reason.is_null(i) && keys.is_valid(i) && state.contains(keys.value(i))).collect();
+        if !hits.contains(&true) {
+            out.push(b);
+            continue;
+        }
+        marked += hits.iter().filter(|h| **h).count() as u64;
+        let new_reason: StringArray = (0..b.num_rows())
+            .map(|i| if hits[i] { Some("duplicate_committed") } else { reason.is_valid(i).then(|| reason.value(i)) })
+            .collect();
+        let new_detail: StringArray = (0..b.num_rows())
+            .map(|i| {
+                if hits[i] {
+                    Some(format!("{}: {}", state.key(), keys.value(i)))
+                } else {
+                    detail.is_valid(i).then(|| detail.value(i).to_string())
+                }
+            })
+            .collect();
+        let schema = b.schema();
+        let mut cols = b.columns().to_vec();
+        for (name, col) in [(REASON, Arc::new(new_reason) as _), (DETAIL, Arc::new(new_detail) as _)] {
+            let idx = schema.index_of(name).map_err(|_| Error::invalid(format!("the result has no column {name}")))?;
+            cols[idx] = col;
+        }
+        out.push(RecordBatch::try_new(schema, cols)?);
+    }
+    Ok((out, marked))
+}
+
+fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef> {
+    b.column_by_name(name).ok_or_else(|| Error::invalid(format!("the result has no column {name}")))
 }

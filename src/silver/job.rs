@@ -9,30 +9,43 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Mutex;
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use iceberg::table::Table;
 
 use super::batch::{BatchReport, SilverBatch};
 use super::decode::Decoder;
+use super::dedup::{self, DedupState};
 use super::discover::{self, Budget};
 use super::read::read;
 use super::sql::Transform;
 use super::transform::{self, Needs};
 use super::writer::write_data_files;
 use crate::bronze::encode::col;
-use crate::bronze::store::BronzeStore;
+use crate::bronze::store::{BronzeObject, BronzeStore};
 use crate::catalog::commit::{Change, TableCommit};
-use crate::catalog::progress::watermarks;
+use crate::catalog::progress::progress;
 use crate::catalog::setup::ManagedTable;
 use crate::error::{Error, Result};
-use crate::model::{LEASE_EPOCH_PREFIX, ShardId};
+use crate::model::{Frontier, LEASE_EPOCH_PREFIX, ShardId, Watermarks};
 
-/// One table's part of the silver job: its definition, decoder and transform.
+/// One table's part of the silver job: its definition, decoder, transform and dedup state.
 pub struct TableJob {
     pub managed: ManagedTable,
     pub decoder: Decoder,
     pub transform: Transform,
+    /// The committed ids (tables with a `[dedup]` section), kept across batches; the silver loop
+    /// tells it about each commit it makes.
+    pub dedup: Option<Mutex<DedupState>>,
+}
+
+impl TableJob {
+    pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, lookback: Duration, budget: u64) -> Self {
+        let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget)));
+        Self { managed, decoder, transform, dedup }
+    }
 }
 
 /// Turns bronze into batch values, one table at a time.
@@ -41,24 +54,34 @@ pub struct SilverJob {
     pub stream: String,
     pub tables: Vec<TableJob>,
     pub budget: Budget,
-    pub dedup_lookback: Duration,
+    /// Shards whose frontier is further than this behind the newest do not hold the listing
+    /// back (closed shards); see `discover.rs`.
+    pub horizon_hours: i64,
 }
 
 impl SilverJob {
-    /// The next batch of `t`, planned past the watermarks of `good` (the table) and `bad` (its
+    /// The next batch of `t`, planned past the progress of `good` (the table) and `bad` (its
     /// bad-rows table) as just loaded; `None` when both have caught up. The batch's data files
     /// are written; nothing is committed.
     pub async fn next_batch(&self, t: &TableJob, good: &Table, bad: &Table) -> Result<Option<SilverBatch>> {
         let m = &t.managed;
-        let (wm_good, wm_bad) = (watermarks(good), watermarks(bad));
-        let low = wm_good.lower_of(&wm_bad);
-        let objects = self.store.list(&self.stream).await?;
-        let planned = discover::plan(objects, &low, self.budget);
+        let (p_good, p_bad) = (progress(good), progress(bad));
+        let (wm_good, wm_bad) = (&p_good.watermarks, &p_bad.watermarks);
+        let low = wm_good.lower_of(wm_bad);
+        let frontier = p_good.frontier.lower_of(&p_bad.frontier);
+        let mut phases = Phases::start();
+        let (planned, list_requests) = self.discover(&low, &frontier).await?;
         if planned.is_empty() {
             return Ok(None);
         }
+        phases.lap("list");
         let n_objects = planned.values().map(Vec::len).sum();
-        let mut phases = Phases::start();
+        let mut read_frontier = Frontier::new();
+        for (shard, objects) in &planned {
+            for h in objects.iter().filter_map(|o| o.key.hour_partition()) {
+                read_frontier.advance(shard, h);
+            }
+        }
         let read = read(&self.store, planned, &low).await?;
         phases.lap("read");
         let needs = Needs {
@@ -72,13 +95,35 @@ impl SilverJob {
             .await
             .map_err(|e| Error::invalid(format!("decoder task failed: {e}")))??;
         phases.lap("decode");
-        let (committed_schema, committed) =
-            super::dedup::committed_ids(good, m.def.dedup.as_ref(), self.dedup_lookback, &decoded).await?;
-        phases.lap("committed_ids");
-        let result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
+        let (committed_schema, committed) = dedup::committed_input(m.def.dedup.as_ref());
+        let mut result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
         phases.lap("sql");
+        let mut dedup_note = String::new();
+        if let (Some(state), Some(def)) = (&t.dedup, &m.def.dedup)
+            && let Some((earliest, newest)) = dedup::kept_time_range(&result, def)?
+        {
+            let mut state = state.lock().await;
+            let prepared = state.prepare(good, earliest).await?;
+            let (marked, drops) = dedup::mark_committed(result, &state)?;
+            result = marked;
+            let evicted = state.evict(earliest, newest);
+            dedup_note = format!(
+                "dedup: held={} bytes={} scanned={} foreign_files={} reloaded={} committed_drops={drops} evicted={evicted}",
+                state.held(),
+                state.bytes(),
+                prepared.ids_scanned,
+                prepared.foreign_files,
+                prepared.reloaded
+            );
+            phases.lap("dedup");
+        }
         let now = chrono::Utc::now().timestamp_micros();
         let split = transform::split(&result, &read.bronze, &needs, &arrow_schema(good)?, &arrow_schema(bad)?, now)?;
+        drop(result);
+        let new_ids = match &m.def.dedup {
+            Some(def) => dedup::ids_of(&split.good, def)?,
+            None => Vec::new(),
+        };
         phases.lap("split");
 
         let bad_files = write_data_files(bad, std::slice::from_ref(&split.bad)).await?;
@@ -89,6 +134,7 @@ impl SilverJob {
             change: Change::Append(bad_files),
             planned_after: wm_bad.restricted_to(&read.ends),
             ends_at: read.ends.clone(),
+            frontier: read_frontier.clone(),
             summary: bad_summary,
             oldest_arrival_micros: None,
         };
@@ -109,6 +155,7 @@ impl SilverJob {
             change: Change::Append(good_files),
             planned_after: wm_good.restricted_to(&read.ends),
             ends_at: read.ends.clone(),
+            frontier: read_frontier,
             summary,
             oldest_arrival_micros: oldest_arrival(&read.bronze),
         };
@@ -120,7 +167,38 @@ impl SilverJob {
             dedup_drops: split.dedup_drops,
             rejected_by_reason: split.rejected_by_reason,
         };
-        Ok(Some(SilverBatch { commits: vec![bad_commit, good_commit], report, timing: phases.to_string() }))
+        let timing = format!(
+            "{phases}list_requests={list_requests} progress_snapshots={} {dedup_note}",
+            p_good.snapshots_read.max(p_bad.snapshots_read)
+        );
+        Ok(Some(SilverBatch { commits: vec![bad_commit, good_commit], new_ids, report, timing }))
+    }
+
+    /// The objects of the next batch: bronze listed from the earliest active frontier, and
+    /// once more from further back when a shard's objects were found outside what that
+    /// listing covers for it (`discover.rs`). Returns the plan and the list requests made.
+    async fn discover(
+        &self,
+        after: &Watermarks,
+        frontier: &Frontier,
+    ) -> Result<(BTreeMap<ShardId, Vec<BronzeObject>>, usize)> {
+        let start = discover::listing_start(frontier, self.horizon_hours);
+        let listing = self.store.list_from(&self.stream, start).await?;
+        let mut requests = listing.requests;
+        let plan = discover::plan(listing.objects, after, frontier, start, self.horizon_hours, self.budget);
+        if plan.blocked.is_empty() || start.is_none() {
+            return Ok((plan.objects, requests));
+        }
+        let wider = discover::widened(&plan.blocked, frontier, self.horizon_hours);
+        tracing::info!(
+            shards = ?plan.blocked.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            from = %wider.map_or("the beginning".to_string(), |h| h.to_string()),
+            "listing bronze further back for shards the listing did not cover"
+        );
+        let listing = self.store.list_from(&self.stream, wider).await?;
+        requests += listing.requests;
+        let plan = discover::plan(listing.objects, after, frontier, wider, self.horizon_hours, self.budget);
+        Ok((plan.objects, requests))
     }
 }
 

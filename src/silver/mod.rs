@@ -14,9 +14,11 @@
 pub mod batch;
 pub mod decode;
 pub mod dedup;
+pub mod dedup_read;
 pub mod discover;
 pub mod job;
 pub mod read;
+pub mod seen;
 pub mod sql;
 pub mod transform;
 pub mod writer;

@@ -9,7 +9,7 @@ use floe::catalog::setup::ManagedTable;
 use floe::catalog::{Committer, FloeCatalog};
 use floe::config::{Config, Overrides};
 use floe::error::Error;
-use floe::model::{Position, SequenceNumber, ShardId, Watermarks};
+use floe::model::{Frontier, Position, SequenceNumber, ShardId, Watermarks};
 
 fn wm(pairs: &[(&str, u64)]) -> Watermarks {
     pairs.iter().map(|(s, n)| (ShardId::new(*s).unwrap(), Position::new(SequenceNumber::from_u64(*n), 0))).collect()
@@ -21,6 +21,7 @@ fn batch(ident: &iceberg::TableIdent, after: &[(&str, u64)], ends: &[(&str, u64)
         change: Change::Append(vec![]),
         planned_after: wm(after),
         ends_at: wm(ends),
+        frontier: Frontier::new(),
         summary: BTreeMap::new(),
         oldest_arrival_micros: None,
     }
