@@ -36,9 +36,11 @@ fn bronze_objects(stream: &str, metas: Vec<object_store::ObjectMeta>) -> Vec<Bro
     metas
         .into_iter()
         .filter_map(|m| {
-            BronzeKey::parse(m.location.as_ref())
-                .filter(|k| k.stream == stream)
-                .map(|key| BronzeObject { key, location: m.location, size: m.size })
+            BronzeKey::parse(m.location.as_ref()).filter(|k| k.stream == stream).map(|key| BronzeObject {
+                key,
+                location: m.location,
+                size: m.size,
+            })
         })
         .collect()
 }

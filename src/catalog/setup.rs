@@ -36,8 +36,13 @@ pub async fn ensure_tables(
     defs: &[TableDef],
 ) -> Result<(Vec<ManagedTable>, SetupReport)> {
     let ns = NamespaceIdent::new(namespace.to_string());
-    if !catalog.iceberg().namespace_exists(&ns).await? {
-        catalog.iceberg().create_namespace(&ns, HashMap::new()).await?;
+    if !catalog.iceberg().namespace_exists(&ns).await?
+        && let Err(e) = catalog.iceberg().create_namespace(&ns, HashMap::new()).await
+    {
+        // another process (a second worker, `floe query` beside `floe run`) created it first
+        if !catalog.iceberg().namespace_exists(&ns).await? {
+            return Err(e.into());
+        }
     }
     let mut report = SetupReport::default();
     let mut out = Vec::new();
@@ -63,14 +68,20 @@ async fn ensure_one(
     if !catalog.iceberg().table_exists(ident).await? {
         let creation = TableCreation::builder()
             .name(ident.name().to_string())
-            .schema(schema)
+            .schema(schema.clone())
             .partition_spec(spec)
             .format_version(FormatVersion::V2)
             .properties(properties)
             .build();
-        catalog.iceberg().create_table(ident.namespace(), creation).await?;
-        report.created.push(ident.name().to_string());
-        return Ok(());
+        match catalog.iceberg().create_table(ident.namespace(), creation).await {
+            Ok(_) => {
+                report.created.push(ident.name().to_string());
+                return Ok(());
+            }
+            // created by another process in between: carry on as with an existing table
+            Err(_) if catalog.iceberg().table_exists(ident).await? => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let table = catalog.iceberg().load_table(ident).await?;
     let to_add = plan_evolution(&table, &schema)?;

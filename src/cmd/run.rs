@@ -70,13 +70,7 @@ pub async fn run(
         for managed in tables {
             let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
             let decoder = Decoder::for_table(&managed.def, cfg.silver.max_record_bytes);
-            jobs.push(TableJob::new(
-                managed,
-                decoder,
-                transform,
-                cfg.silver.dedup_lookback,
-                cfg.silver.dedup_memory,
-            ));
+            jobs.push(TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory));
         }
         let job = SilverJob {
             store: store.clone(),
@@ -84,6 +78,7 @@ pub async fn run(
             tables: jobs,
             budget: Budget { max_objects: cfg.silver.batch_max_objects, max_bytes: cfg.silver.batch_max_bytes },
             horizon_hours: (cfg.silver.discovery_horizon.as_secs() / 3600).max(1) as i64,
+            sweep_interval: Some(cfg.silver.sweep_interval).filter(|d| !d.is_zero()),
         };
         let silver = SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone() };
         let ctl = LoopControl {

@@ -29,6 +29,7 @@ pub const KEYS: &[&str] = &[
     "silver.dedup_lookback",
     "silver.dedup_memory",
     "silver.discovery_horizon",
+    "silver.sweep_interval",
     "silver.max_record_bytes",
     "silver.tables_dir",
     "silver.sql_dir",

@@ -18,6 +18,7 @@ pub(super) struct RawSilver {
     dedup_lookback: Option<String>,
     dedup_memory: Option<String>,
     discovery_horizon: Option<String>,
+    sweep_interval: Option<String>,
     max_record_bytes: Option<String>,
     tables_dir: Option<String>,
     sql_dir: Option<String>,
@@ -36,6 +37,8 @@ pub struct SilverConfig {
     /// How far behind the newest shard a shard may fall and still hold bronze discovery back
     /// (longer: a closed shard, which then no longer makes each listing start at its hour).
     pub discovery_horizon: Duration,
+    /// How often bronze is listed in full besides at start ("0s": only at start).
+    pub sweep_interval: Duration,
     pub max_record_bytes: u64,
     /// `None` = the table definitions and SQL compiled into the binary.
     pub tables_dir: Option<PathBuf>,
@@ -52,6 +55,7 @@ impl RawSilver {
             dedup_lookback: v.duration("silver.dedup_lookback", self.dedup_lookback, "24h")?,
             dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "256MiB")?,
             discovery_horizon: v.duration("silver.discovery_horizon", self.discovery_horizon, "48h")?,
+            sweep_interval: v.duration("silver.sweep_interval", self.sweep_interval, "1h")?,
             max_record_bytes: v.bytes("silver.max_record_bytes", self.max_record_bytes, "1MiB")?,
             tables_dir: self.tables_dir.map(|p| absolute(Path::new(&p))),
             sql_dir: self.sql_dir.map(|p| absolute(Path::new(&p))),

@@ -44,8 +44,9 @@ pub struct DedupState {
     def: DedupDef,
     window: i64,
     seen: SeenIds,
-    /// The snapshot the state reflects; `None` before the first load.
+    /// The snapshot the state reflects (`None`: the empty table); meaningful once `loaded`.
     synced_to: Option<i64>,
+    loaded: bool,
     /// Snapshots this process committed since `synced_to`: their ids are in already.
     own: HashSet<i64>,
 }
@@ -53,7 +54,7 @@ pub struct DedupState {
 impl DedupState {
     pub fn new(def: DedupDef, lookback: Duration, budget_bytes: u64) -> Self {
         let window = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX / 4);
-        Self { def, window, seen: SeenIds::new(budget_bytes), synced_to: None, own: HashSet::new() }
+        Self { def, window, seen: SeenIds::new(budget_bytes), synced_to: None, loaded: false, own: HashSet::new() }
     }
 
     pub fn key(&self) -> &str {
@@ -73,7 +74,7 @@ impl DedupState {
     pub async fn prepare(&mut self, table: &Table, earliest: i64) -> Result<Prepared> {
         let mut out = Prepared::default();
         let current = table.metadata().current_snapshot_id();
-        if self.synced_to.is_some() && self.synced_to != current {
+        if self.loaded && self.synced_to != current {
             match self.foreign_since(table) {
                 Some(foreign) => {
                     for snapshot_id in foreign {
@@ -90,6 +91,7 @@ impl DedupState {
             }
         }
         self.synced_to = current;
+        self.loaded = true;
         self.own.clear();
         let from = earliest.saturating_sub(self.window);
         let missing_below = match self.seen.lo() {
@@ -112,18 +114,19 @@ impl DedupState {
     /// first; `None` when `synced_to` is not in the head's ancestry (within [`MAX_FOLLOW`]).
     fn foreign_since(&self, table: &Table) -> Option<Vec<i64>> {
         let meta = table.metadata();
-        let target = self.synced_to?;
-        let mut id = meta.current_snapshot_id()?;
+        let mut at = meta.current_snapshot_id();
         let mut foreign = Vec::new();
         for _ in 0..MAX_FOLLOW {
-            if id == target {
+            if at == self.synced_to {
                 foreign.reverse();
                 return Some(foreign);
             }
+            // reached the root without meeting `synced_to`: the history was rewritten
+            let id = at?;
             if !self.own.contains(&id) {
                 foreign.push(id);
             }
-            id = meta.snapshot_by_id(id)?.parent_snapshot_id()?;
+            at = meta.snapshot_by_id(id)?.parent_snapshot_id();
         }
         None
     }

@@ -175,7 +175,12 @@ mod tests {
         // the closed shard, quiet for far longer than the horizon, does not hold the listing back
         let from = listing_start(&f, 48);
         assert_eq!(from, Some(Hour(99)));
-        let objects = vec![obj_at("a", 10, 19, 100), obj_at("b", 5, 6, 103), obj_at("new", 0, 3, 101), obj_at("closed", 50, 60, 120)];
+        let objects = vec![
+            obj_at("a", 10, 19, 100),
+            obj_at("b", 5, 6, 103),
+            obj_at("new", 0, 3, 101),
+            obj_at("closed", 50, 60, 120),
+        ];
         let p = plan(objects, &Watermarks::new(), &f, from, 48, Budget { max_objects: 9, max_bytes: 1 << 30 });
         let shards: Vec<&str> = p.objects.keys().map(|s| s.as_str()).collect();
         // a new shard's objects come after its parents: complete from the earliest active frontier
@@ -184,7 +189,14 @@ mod tests {
         assert_eq!(p.blocked.iter().map(|s| s.as_str()).collect::<Vec<_>>(), vec!["closed"]);
         assert_eq!(widened(&p.blocked, &f, 48), Some(Hour(9)));
         // without any frontier only a full listing is complete
-        let none = plan(vec![obj_at("a", 0, 1, 5)], &Watermarks::new(), &Frontier::new(), Some(Hour(0)), 48, Budget { max_objects: 9, max_bytes: 1 << 30 });
+        let none = plan(
+            vec![obj_at("a", 0, 1, 5)],
+            &Watermarks::new(),
+            &Frontier::new(),
+            Some(Hour(0)),
+            48,
+            Budget { max_objects: 9, max_bytes: 1 << 30 },
+        );
         assert!(none.objects.is_empty());
         assert_eq!(widened(&none.blocked, &Frontier::new(), 48), None);
     }
@@ -207,7 +219,11 @@ mod tests {
 
     #[test]
     fn longer_retry_object_is_read_before_the_shorter_one() {
-        let p = full(vec![obj("a", 0, 5), obj("a", 0, 9)], &Watermarks::new(), Budget { max_objects: 9, max_bytes: 1 << 30 });
+        let p = full(
+            vec![obj("a", 0, 5), obj("a", 0, 9)],
+            &Watermarks::new(),
+            Budget { max_objects: 9, max_bytes: 1 << 30 },
+        );
         let lasts: Vec<u64> = p[&ShardId::new("a").unwrap()].iter().map(|o| o.key.last.to_u64().unwrap()).collect();
         assert_eq!(lasts, vec![9, 5]);
     }

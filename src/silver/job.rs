@@ -39,12 +39,14 @@ pub struct TableJob {
     /// The committed ids (tables with a `[dedup]` section), kept across batches; the silver loop
     /// tells it about each commit it makes.
     pub dedup: Option<Mutex<DedupState>>,
+    /// When this table's bronze was last listed in full (the sweep; `None`: not yet).
+    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 impl TableJob {
     pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, lookback: Duration, budget: u64) -> Self {
         let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget)));
-        Self { managed, decoder, transform, dedup }
+        Self { managed, decoder, transform, dedup, last_sweep: std::sync::Mutex::new(None) }
     }
 }
 
@@ -57,6 +59,10 @@ pub struct SilverJob {
     /// Shards whose frontier is further than this behind the newest do not hold the listing
     /// back (closed shards); see `discover.rs`.
     pub horizon_hours: i64,
+    /// How often bronze is listed in full (and once at start), for objects no frontier rule
+    /// can place: a new shard whose records are older than every active shard's (a spool file
+    /// with an old modification time). `None`: only at start.
+    pub sweep_interval: Option<Duration>,
 }
 
 impl SilverJob {
@@ -70,7 +76,7 @@ impl SilverJob {
         let low = wm_good.lower_of(wm_bad);
         let frontier = p_good.frontier.lower_of(&p_bad.frontier);
         let mut phases = Phases::start();
-        let (planned, list_requests) = self.discover(&low, &frontier).await?;
+        let (planned, list_requests) = self.discover(t, &low, &frontier).await?;
         if planned.is_empty() {
             return Ok(None);
         }
@@ -179,10 +185,23 @@ impl SilverJob {
     /// listing covers for it (`discover.rs`). Returns the plan and the list requests made.
     async fn discover(
         &self,
+        t: &TableJob,
         after: &Watermarks,
         frontier: &Frontier,
     ) -> Result<(BTreeMap<ShardId, Vec<BronzeObject>>, usize)> {
-        let start = discover::listing_start(frontier, self.horizon_hours);
+        let sweep = {
+            let mut last = t.last_sweep.lock().map_err(|_| Error::invalid("silver sweep clock poisoned"))?;
+            let due = match (*last, self.sweep_interval) {
+                (None, _) => true,
+                (Some(at), Some(every)) => at.elapsed() >= every,
+                (Some(_), None) => false,
+            };
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        let start = if sweep { None } else { discover::listing_start(frontier, self.horizon_hours) };
         let listing = self.store.list_from(&self.stream, start).await?;
         let mut requests = listing.requests;
         let plan = discover::plan(listing.objects, after, frontier, start, self.horizon_hours, self.budget);

@@ -8,6 +8,7 @@
 mod bad_input;
 mod cli;
 mod commit;
+mod dedup;
 mod endpoints;
 mod fanout;
 mod glue;

@@ -1,0 +1,130 @@
+//! Cross-batch dedup with the state silver keeps in memory: a re-send is dropped when its first
+//! copy was committed before a restart (the state is rebuilt from the table), or by another
+//! writer while floe was running (the state learns from that writer's snapshot).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::ops::{Daemon, wait_for};
+use crate::support::{Lake, reader_with};
+
+fn uuid(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+fn event(n: u32, ts: &str) -> String {
+    format!(r#"{{"event_id":"{}","collector_tstamp":"{ts}","event":"page_view","platform":"web"}}"#, uuid(n))
+}
+
+/// Write a spool file whole (renamed into place, so the running daemon never sees half of it).
+fn spool_file(lake: &Lake, name: &str, lines: &[String]) {
+    spool_file_modified(lake, name, lines, None);
+}
+
+/// The same, with the file's modification time (a spool record's arrival time) set by `touch -d`.
+fn spool_file_modified(lake: &Lake, name: &str, lines: &[String], modified: Option<&str>) {
+    std::fs::create_dir_all(lake.spool()).unwrap();
+    let tmp = lake.dir.path().join(format!("{name}.tmp"));
+    std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
+    if let Some(when) = modified {
+        let st = std::process::Command::new("touch").arg("-d").arg(when).arg(&tmp).status().unwrap();
+        assert!(st.success());
+    }
+    std::fs::rename(&tmp, lake.spool().join(name)).unwrap();
+}
+
+fn ids_of(lake: &Lake, n: u32) -> u64 {
+    lake.query_u64(&format!("SELECT count(*) FROM events WHERE event_id = '{}'", uuid(n)))
+}
+
+/// Like [`ids_of`], but `None` while the daemon is still creating its tables.
+fn ids_now(lake: &Lake, n: u32) -> Option<u64> {
+    let sql = format!("SELECT count(*) AS n FROM events WHERE event_id = '{}'", uuid(n));
+    let out = lake.floe().args(["query", "--format", "json", &sql]).output().ok()?;
+    let row: Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next()?).ok()?;
+    row["n"].as_u64()
+}
+
+#[test]
+fn a_resend_after_a_restart_is_dropped_against_the_committed_table() {
+    let lake = Lake::new();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    spool_file(&lake, "a.ndjson", &[event(1, &ts), event(2, &ts)]);
+    lake.run_ok(&["run", "--until-idle"]);
+    // a new process: its dedup state is loaded from the table, not carried over
+    spool_file(&lake, "b.ndjson", &[event(1, &ts), event(3, &ts), event(2, &ts)]);
+    let summary: Value = serde_json::from_str(&lake.run_ok(&["run", "--until-idle", "--json"])).unwrap();
+    assert_eq!(summary["counters"]["dedup_drops"].as_u64(), Some(2), "{summary}");
+    assert_eq!(summary["counters"]["silver_rows"].as_u64(), Some(1), "{summary}");
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);
+    for n in 1..=3 {
+        assert_eq!(ids_of(&lake, n), 1, "event {n}");
+    }
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events_bad"), 0);
+}
+
+#[test]
+fn a_resend_of_a_row_another_writer_committed_is_dropped() {
+    let lake = Lake::new();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    spool_file(&lake, "a.ndjson", &[event(1, &ts)]);
+    let _daemon =
+        Daemon(lake.floe().args(["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn floe"));
+    wait_for("the first batch", Duration::from_secs(60), || ids_now(&lake, 1) == Some(1));
+    // another writer commits event 7 while floe runs (its dedup state is loaded by now)
+    let (db, wh) = (lake.catalog_db(), lake.warehouse());
+    let out = reader_with(
+        "pyiceberg_append_sql.py",
+        &[db.to_str().unwrap(), wh.to_str().unwrap(), ts.as_str(), uuid(7).as_str()],
+    );
+    assert!(out["snapshot_id"].as_i64().is_some(), "{out}");
+    spool_file(&lake, "b.ndjson", &[event(7, &ts), event(8, &ts)]);
+    wait_for("the second batch", Duration::from_secs(60), || ids_now(&lake, 8) == Some(1));
+    assert_eq!(ids_of(&lake, 7), 1, "the re-send of the other writer's row is dropped");
+    let other = lake.query_u64(&format!(
+        "SELECT count(*) FROM events WHERE event_id = '{}' AND platform = 'other-writer'",
+        uuid(7)
+    ));
+    assert_eq!(other, 1, "the row kept is the other writer's");
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);
+}
+
+#[test]
+fn bronze_older_than_every_frontier_is_found_by_the_sweep() {
+    let lake = Lake::new();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    spool_file(&lake, "a.ndjson", &[event(1, &ts)]);
+    let _daemon = Daemon(
+        lake.floe()
+            .args(["run"])
+            .env("FLOE_SILVER_SWEEP_INTERVAL", "2s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn floe"),
+    );
+    wait_for("the first batch", Duration::from_secs(60), || ids_now(&lake, 1) == Some(1));
+    // a new shard whose records arrived ten days ago: its bronze lands in an hour partition far
+    // before the table's frontier, where the per-batch listing does not look
+    spool_file_modified(&lake, "old.ndjson", &[event(2, &ts)], Some("10 days ago"));
+    wait_for("the sweep to find the old object", Duration::from_secs(60), || ids_now(&lake, 2) == Some(1));
+    let old_day = (chrono::Utc::now() - chrono::Duration::days(10)).format("%Y-%m-%d").to_string();
+    let bronze = lake.warehouse().join("bronze");
+    let found = walk(&bronze).iter().any(|p| p.contains(&format!("dt={old_day}")) && p.contains("old.ndjson"));
+    assert!(found, "the object is in the old day's partition");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
