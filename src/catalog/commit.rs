@@ -225,7 +225,7 @@ fn progress_summary(now: &Progress, ends_at: &Watermarks, frontier: &Frontier) -
 
 /// Remove files a commit wrote but will never commit. Failure only leaves an orphan file, which
 /// no reader sees, so it is logged, not raised.
-async fn delete_files(table: &Table, files: &[DataFile]) {
+pub async fn delete_files(table: &Table, files: &[DataFile]) {
     for f in files {
         if let Err(e) = table.file_io().delete(f.file_path()).await {
             tracing::warn!(file = %f.file_path(), error = %e, "could not delete an uncommitted data file");

@@ -28,6 +28,7 @@ use crate::http::Readiness;
 use crate::silver::decode::Decoder;
 use crate::silver::discover::Budget;
 use crate::silver::job::{SilverJob, TableJob};
+use crate::silver::pending::CommitPolicy;
 use crate::silver::sql::Transform;
 use crate::source::kinesis::api::KinesisApi;
 use crate::telemetry::{Counters, CountersSnapshot};
@@ -80,7 +81,8 @@ pub async fn run(
             horizon_hours: (cfg.silver.discovery_horizon.as_secs() / 3600).max(1) as i64,
             sweep_interval: Some(cfg.silver.sweep_interval).filter(|d| !d.is_zero()),
         };
-        let silver = SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone() };
+        let policy = CommitPolicy { interval: cfg.silver.commit_interval, max_bytes: cfg.silver.commit_max_bytes };
+        let silver = SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone(), policy };
         let ctl = LoopControl {
             cancel: cancel.clone(),
             sources_idle: idle_rx,

@@ -30,6 +30,8 @@ pub const KEYS: &[&str] = &[
     "silver.dedup_memory",
     "silver.discovery_horizon",
     "silver.sweep_interval",
+    "silver.commit_interval",
+    "silver.commit_max_bytes",
     "silver.max_record_bytes",
     "silver.tables_dir",
     "silver.sql_dir",

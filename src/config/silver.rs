@@ -19,6 +19,8 @@ pub(super) struct RawSilver {
     dedup_memory: Option<String>,
     discovery_horizon: Option<String>,
     sweep_interval: Option<String>,
+    commit_interval: Option<String>,
+    commit_max_bytes: Option<String>,
     max_record_bytes: Option<String>,
     tables_dir: Option<String>,
     sql_dir: Option<String>,
@@ -39,6 +41,11 @@ pub struct SilverConfig {
     pub discovery_horizon: Duration,
     /// How often bronze is listed in full besides at start ("0s": only at start).
     pub sweep_interval: Duration,
+    /// A table's commit gathers rounds of bronze for this long (from its first) before it is
+    /// committed: one snapshot per interval instead of one per round (freshness vs snapshots).
+    pub commit_interval: Duration,
+    /// …or until it holds this much bronze.
+    pub commit_max_bytes: u64,
     pub max_record_bytes: u64,
     /// `None` = the table definitions and SQL compiled into the binary.
     pub tables_dir: Option<PathBuf>,
@@ -56,6 +63,8 @@ impl RawSilver {
             dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "256MiB")?,
             discovery_horizon: v.duration("silver.discovery_horizon", self.discovery_horizon, "48h")?,
             sweep_interval: v.duration("silver.sweep_interval", self.sweep_interval, "1h")?,
+            commit_interval: v.duration("silver.commit_interval", self.commit_interval, "15s")?,
+            commit_max_bytes: v.bytes("silver.commit_max_bytes", self.commit_max_bytes, "128MiB")?,
             max_record_bytes: v.bytes("silver.max_record_bytes", self.max_record_bytes, "1MiB")?,
             tables_dir: self.tables_dir.map(|p| absolute(Path::new(&p))),
             sql_dir: self.sql_dir.map(|p| absolute(Path::new(&p))),

@@ -1,7 +1,10 @@
-//! The silver loop: for each table, load it and its bad-rows table through the catalog, let the
-//! silver job turn the bronze past their watermarks into a batch value, and have the committer
-//! commit it. Passing failures (a commit conflict, a catalog that does not answer) are waited
-//! out with back-off; anything else stops the loop.
+//! The silver loop: for each table, a commit is opened on the table and its bad-rows table as
+//! loaded through the catalog; the silver job adds rounds of bronze to it until it is due (its
+//! age or size, `silver.commit_interval` / `silver.commit_max_bytes`), and the committer commits
+//! it. When the sources are drained (`--until-idle`) or a stop is requested, what is gathered is
+//! committed at once. Passing failures (a commit conflict, a catalog that does not answer) are
+//! waited out with back-off — the gathered rounds are given up and read again; anything else
+//! stops the loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,8 @@ use crate::catalog::Committer;
 use crate::catalog::commit::CommitOutcome;
 use crate::error::{Error, Result};
 use crate::silver::batch::BatchReport;
-use crate::silver::job::SilverJob;
+use crate::silver::job::{SilverJob, TableJob};
+use crate::silver::pending::{CommitPolicy, PendingCommit};
 use crate::telemetry::Counters;
 
 /// How the loop ends.
@@ -23,6 +27,7 @@ pub struct LoopControl {
     /// it has caught up).
     pub sources_idle: watch::Receiver<bool>,
     pub until_idle: bool,
+    /// How long to wait before looking for bronze again when there was none.
     pub interval: Duration,
 }
 
@@ -35,69 +40,128 @@ pub struct SilverLoop {
     pub job: SilverJob,
     pub committer: Committer,
     pub counters: Arc<Counters>,
+    pub policy: CommitPolicy,
+}
+
+/// What one step of one table did.
+enum Step {
+    /// A round was added to the pending commit.
+    Round,
+    /// Nothing to read.
+    Idle,
 }
 
 impl SilverLoop {
-    /// Run batches until cancelled (or, with `until_idle`, until the sources are drained and
-    /// nothing is left past the watermarks).
+    /// Run until cancelled (or, with `until_idle`, until the sources are drained and nothing is
+    /// left past the watermarks).
     pub async fn run(&self, mut ctl: LoopControl) -> Result<()> {
         let mut backoff = batch_backoff();
+        let mut pending: Vec<Option<PendingCommit>> = self.job.tables.iter().map(|_| None).collect();
         loop {
-            if ctl.cancel.is_cancelled() {
-                return Ok(());
-            }
+            let stopping = ctl.cancel.is_cancelled();
             let idle_before = *ctl.sources_idle.borrow_and_update();
-            match self.run_once().await {
-                Ok(reports) if !reports.is_empty() => {
-                    backoff = batch_backoff();
-                    continue;
-                }
-                Ok(_) if ctl.until_idle && idle_before => return Ok(()),
-                Ok(_) => {
-                    tokio::select! {
-                        _ = ctl.cancel.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(ctl.interval) => {}
-                        _ = ctl.sources_idle.changed() => {}
+            let mut progressed = false;
+            let mut failure = None;
+            for (t, slot) in self.job.tables.iter().zip(pending.iter_mut()) {
+                let step = if stopping { Ok(Step::Idle) } else { self.step(t, slot).await };
+                let outcome = match step {
+                    Ok(step) => {
+                        progressed |= matches!(step, Step::Round);
+                        // drained or stopping: commit what is gathered now rather than wait
+                        let flush = matches!(step, Step::Idle) && (stopping || (ctl.until_idle && idle_before));
+                        let due = slot.as_ref().is_some_and(|p| p.is_due(&self.policy) || (flush && !p.is_empty()));
+                        if due { self.commit(t, slot).await.map(|_| ()) } else { Ok(()) }
                     }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = outcome {
+                    if let Some(p) = slot.take() {
+                        p.abandon().await;
+                    }
+                    if let Some(state) = &t.dedup {
+                        state.lock().await.reset();
+                    }
+                    failure = Some(e);
+                    break;
                 }
-                Err(e) if e.is_retryable() => {
+                // an idle table's empty commit is dropped: the next round loads the tables afresh
+                if slot.as_ref().is_some_and(PendingCommit::is_empty) {
+                    *slot = None;
+                }
+            }
+            match failure {
+                Some(e) if e.is_retryable() => {
                     if let Error::CommitConflict { table, .. } = &e {
                         crate::telemetry::record_conflict(table);
                     }
                     let wait = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "silver batch failed; retrying");
                     tokio::select! {
-                        _ = ctl.cancel.cancelled() => return Ok(()),
+                        _ = ctl.cancel.cancelled() => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
+                    continue;
                 }
-                Err(e) => return Err(e),
+                Some(e) => return Err(e),
+                None => {}
+            }
+            if stopping {
+                return Ok(());
+            }
+            if progressed {
+                backoff = batch_backoff();
+                continue;
+            }
+            let all_committed = pending.iter().all(Option::is_none);
+            if ctl.until_idle && idle_before && all_committed {
+                return Ok(());
+            }
+            // nothing new: wait for bronze, the sources to drain, a stop, or the next commit due
+            let wait = pending
+                .iter()
+                .flatten()
+                .map(|p| p.due_in(&self.policy))
+                .min()
+                .map_or(ctl.interval, |d| d.min(ctl.interval));
+            tokio::select! {
+                _ = ctl.cancel.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = ctl.sources_idle.changed() => {}
             }
         }
     }
 
-    /// One batch per table, committed; empty when every table has caught up.
-    pub async fn run_once(&self) -> Result<Vec<BatchReport>> {
-        let mut out = Vec::new();
-        let catalog = self.committer.catalog();
-        for t in &self.job.tables {
+    /// One round of `t` into its pending commit (opened on the freshly loaded tables if none).
+    async fn step(&self, t: &TableJob, slot: &mut Option<PendingCommit>) -> Result<Step> {
+        if slot.is_none() {
+            let catalog = self.committer.catalog();
             let good = catalog.load_table(&t.managed.ident).await?;
             let bad = catalog.load_table(&t.managed.bad_ident).await?;
-            let Some(batch) = self.job.next_batch(t, &good, &bad).await? else { continue };
-            let n = batch.commits.len();
-            let outcomes = self
-                .committer
-                .commit_in_order(batch.commits, |i| {
-                    crate::crashpoint::hit(if i + 1 == n {
-                        crate::crashpoint::SILVER_AFTER_COMMIT
-                    } else {
-                        crate::crashpoint::SILVER_AFTER_BAD_COMMIT
-                    })
+            *slot = Some(self.job.open(good, bad)?);
+        }
+        let Some(pending) = slot.as_mut() else { return Ok(Step::Idle) };
+        Ok(if self.job.next_round(t, pending).await? { Step::Round } else { Step::Idle })
+    }
+
+    /// Commit `t`'s pending commit: the bad-rows table's snapshot, then the table's.
+    async fn commit(&self, t: &TableJob, slot: &mut Option<PendingCommit>) -> Result<Option<BatchReport>> {
+        let Some(pending) = slot.take() else { return Ok(None) };
+        let batch = pending.finish(&t.managed).await?;
+        let n = batch.commits.len();
+        let outcomes = self
+            .committer
+            .commit_in_order(batch.commits, |i| {
+                crate::crashpoint::hit(if i + 1 == n {
+                    crate::crashpoint::SILVER_AFTER_COMMIT
+                } else {
+                    crate::crashpoint::SILVER_AFTER_BAD_COMMIT
                 })
-                .await?;
-            let r = batch.report;
-            // The table's commit (the last) carries the batch's accounting.
-            if let Some(CommitOutcome::Committed { snapshot_id }) = outcomes.last() {
+            })
+            .await?;
+        let r = batch.report;
+        // The table's commit (the last) carries the batch's accounting.
+        match outcomes.last() {
+            Some(CommitOutcome::Committed { snapshot_id }) => {
                 if let Some(state) = &t.dedup {
                     state.lock().await.record_commit(*snapshot_id, &batch.new_ids);
                 }
@@ -109,8 +173,13 @@ impl SilverLoop {
                 );
                 tracing::debug!(table = %r.table, phases = %batch.timing, "silver batch timing");
             }
-            out.push(r);
+            _ => {
+                // nothing of ours landed: the rows held as pending are not in the table
+                if let Some(state) = &t.dedup {
+                    state.lock().await.reset();
+                }
+            }
         }
-        Ok(out)
+        Ok(Some(r))
     }
 }

@@ -136,11 +136,26 @@ impl DedupState {
         self.seen.contains(key)
     }
 
-    /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`.
-    pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) {
+    /// Rows written into a commit not yet made: held as committed from now on, so a later
+    /// round of the same commit drops their re-sends. If that commit fails, [`reset`](Self::reset).
+    pub fn hold_pending(&mut self, ids: &[(Id, i64)]) {
         for (id, t) in ids {
             self.seen.insert_id(*id, *t);
         }
+    }
+
+    /// Forget everything; the next batch reloads from the table (a commit failed after its rows
+    /// were held).
+    pub fn reset(&mut self) {
+        self.seen.reset();
+        self.loaded = false;
+        self.synced_to = None;
+        self.own.clear();
+    }
+
+    /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`.
+    pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) {
+        self.hold_pending(ids);
         self.own.insert(snapshot_id);
     }
 

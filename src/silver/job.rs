@@ -15,21 +15,18 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use iceberg::table::Table;
 
-use super::batch::{BatchReport, SilverBatch};
 use super::decode::Decoder;
 use super::dedup::{self, DedupState};
 use super::discover::{self, Budget};
+use super::pending::{PendingCommit, RoundOutcome};
 use super::read::read;
 use super::sql::Transform;
 use super::transform::{self, Needs};
-use super::writer::write_data_files;
 use crate::bronze::encode::col;
 use crate::bronze::store::{BronzeObject, BronzeStore};
-use crate::catalog::commit::{Change, TableCommit};
-use crate::catalog::progress::progress;
 use crate::catalog::setup::ManagedTable;
 use crate::error::{Error, Result};
-use crate::model::{Frontier, LEASE_EPOCH_PREFIX, ShardId, Watermarks};
+use crate::model::{Frontier, ShardId, Watermarks};
 
 /// One table's part of the silver job: its definition, decoder, transform and dedup state.
 pub struct TableJob {
@@ -66,22 +63,27 @@ pub struct SilverJob {
 }
 
 impl SilverJob {
-    /// The next batch of `t`, planned past the progress of `good` (the table) and `bad` (its
-    /// bad-rows table) as just loaded; `None` when both have caught up. The batch's data files
-    /// are written; nothing is committed.
-    pub async fn next_batch(&self, t: &TableJob, good: &Table, bad: &Table) -> Result<Option<SilverBatch>> {
+    /// Open a commit for `t` on its tables as just loaded.
+    pub fn open(&self, good: Table, bad: Table) -> Result<PendingCommit> {
+        PendingCommit::open(good, bad)
+    }
+
+    /// One more round of `t` into `pending`: the bronze past the pending progress is read,
+    /// decoded, transformed, deduplicated and written into the pending commit's open files.
+    /// `false` when there was nothing to read. Nothing is committed.
+    pub async fn next_round(&self, t: &TableJob, pending: &mut PendingCommit) -> Result<bool> {
         let m = &t.managed;
-        let (p_good, p_bad) = (progress(good), progress(bad));
-        let (wm_good, wm_bad) = (&p_good.watermarks, &p_bad.watermarks);
-        let low = wm_good.lower_of(wm_bad);
-        let frontier = p_good.frontier.lower_of(&p_bad.frontier);
+        let (wm_good, wm_bad) = (pending.after_good(), pending.after_bad());
+        let low = wm_good.lower_of(&wm_bad);
+        let frontier = pending.frontier();
         let mut phases = Phases::start();
         let (planned, list_requests) = self.discover(t, &low, &frontier).await?;
         if planned.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         phases.lap("list");
         let n_objects = planned.values().map(Vec::len).sum();
+        let bronze_bytes = planned.values().flatten().map(|o| o.size).sum();
         let mut read_frontier = Frontier::new();
         for (shard, objects) in &planned {
             for h in objects.iter().filter_map(|o| o.key.hour_partition()) {
@@ -105,12 +107,15 @@ impl SilverJob {
         let mut result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
         phases.lap("sql");
         let mut dedup_note = String::new();
-        if let (Some(state), Some(def)) = (&t.dedup, &m.def.dedup)
+        let mut state = match &t.dedup {
+            Some(s) => Some(s.lock().await),
+            None => None,
+        };
+        if let (Some(state), Some(def)) = (state.as_mut(), &m.def.dedup)
             && let Some((earliest, newest)) = dedup::kept_time_range(&result, def)?
         {
-            let mut state = state.lock().await;
-            let prepared = state.prepare(good, earliest).await?;
-            let (marked, drops) = dedup::mark_committed(result, &state)?;
+            let prepared = state.prepare(&pending.good, earliest).await?;
+            let (marked, drops) = dedup::mark_committed(result, state)?;
             result = marked;
             let evicted = state.evict(earliest, newest);
             dedup_note = format!(
@@ -124,60 +129,38 @@ impl SilverJob {
             phases.lap("dedup");
         }
         let now = chrono::Utc::now().timestamp_micros();
-        let split = transform::split(&result, &read.bronze, &needs, &arrow_schema(good)?, &arrow_schema(bad)?, now)?;
+        let (good_schema, bad_schema) = (arrow_schema(&pending.good)?, arrow_schema(&pending.bad)?);
+        let split = transform::split(&result, &read.bronze, &needs, &good_schema, &bad_schema, now)?;
         drop(result);
         let new_ids = match &m.def.dedup {
             Some(def) => dedup::ids_of(&split.good, def)?,
             None => Vec::new(),
         };
-        phases.lap("split");
-
-        let bad_files = write_data_files(bad, std::slice::from_ref(&split.bad)).await?;
-        let mut bad_summary = BTreeMap::from([("floe.bad-rows".to_string(), split.bad.num_rows().to_string())]);
-        bad_summary.extend(epoch_summary(&read.epochs));
-        let bad_commit = TableCommit {
-            ident: m.bad_ident.clone(),
-            change: Change::Append(bad_files),
-            planned_after: wm_bad.restricted_to(&read.ends),
-            ends_at: read.ends.clone(),
-            frontier: read_frontier.clone(),
-            summary: bad_summary,
-            oldest_arrival_micros: None,
-        };
-        let good_files = write_data_files(good, &split.good).await?;
-        phases.lap("write");
-        let mut summary = BTreeMap::from([
-            ("floe.records-in".to_string(), split.records_in.to_string()),
-            ("floe.rows".to_string(), split.rows.to_string()),
-            ("floe.dedup-drops".to_string(), split.dedup_drops.to_string()),
-            ("floe.rejected".to_string(), split.rejected_by_reason.values().sum::<u64>().to_string()),
-        ]);
-        for (reason, n) in &split.rejected_by_reason {
-            summary.insert(format!("floe.rejected.{reason}"), n.to_string());
+        // The rows are pending now: a later round of the same commit must see them as committed.
+        if let Some(state) = state.as_mut() {
+            state.hold_pending(&new_ids);
         }
-        summary.extend(epoch_summary(&read.epochs));
-        let good_commit = TableCommit {
-            ident: m.ident.clone(),
-            change: Change::Append(good_files),
-            planned_after: wm_good.restricted_to(&read.ends),
-            ends_at: read.ends.clone(),
-            frontier: read_frontier,
-            summary,
-            oldest_arrival_micros: oldest_arrival(&read.bronze),
-        };
-        let report = BatchReport {
-            table: m.def.name.clone(),
+        drop(state);
+        phases.lap("split");
+        pending.bad_files.write(std::slice::from_ref(&split.bad)).await?;
+        pending.good_files.write(&split.good).await?;
+        phases.lap("write");
+        pending.add(RoundOutcome {
             objects: n_objects,
+            bronze_bytes,
+            ends: read.ends.clone(),
+            frontier: read_frontier,
+            epochs: read.epochs.clone(),
             records_in: split.records_in,
             rows: split.rows,
             dedup_drops: split.dedup_drops,
             rejected_by_reason: split.rejected_by_reason,
-        };
-        let timing = format!(
-            "{phases}list_requests={list_requests} progress_snapshots={} {dedup_note}",
-            p_good.snapshots_read.max(p_bad.snapshots_read)
-        );
-        Ok(Some(SilverBatch { commits: vec![bad_commit, good_commit], new_ids, report, timing }))
+            bad_rows: split.bad.num_rows() as u64,
+            new_ids,
+            oldest_arrival: oldest_arrival(&read.bronze),
+            timing: format!("{phases}list_requests={list_requests} {dedup_note}"),
+        });
+        Ok(true)
     }
 
     /// The objects of the next batch: bronze listed from the earliest active frontier, and
@@ -252,13 +235,6 @@ fn oldest_arrival(bronze: &RecordBatch) -> Option<i64> {
     let a =
         bronze.column_by_name(col::ARRIVAL_TS)?.as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>()?;
     arrow::compute::min(a)
-}
-
-/// `floe.lease-epoch.<shard>`: the newest lease epoch among the batch's bronze objects of each
-/// shard — which worker lease produced the data a snapshot added (traceability; the commit's
-/// correctness rests on the watermarks).
-fn epoch_summary(epochs: &BTreeMap<ShardId, u64>) -> impl Iterator<Item = (String, String)> + '_ {
-    epochs.iter().map(|(s, e)| (format!("{LEASE_EPOCH_PREFIX}{s}"), e.to_string()))
 }
 
 fn arrow_schema(table: &Table) -> Result<SchemaRef> {

@@ -17,6 +17,7 @@ pub mod dedup;
 pub mod dedup_read;
 pub mod discover;
 pub mod job;
+pub mod pending;
 pub mod read;
 pub mod seen;
 pub mod sql;

@@ -26,6 +26,7 @@ impl Lake {
             .env("FLOE_BRONZE_FLUSH_INTERVAL", "1s")
             .env("FLOE_SILVER_BATCH_MAX_OBJECTS", "3")
             .env("FLOE_SILVER_INTERVAL", "200ms")
+            .env("FLOE_SILVER_COMMIT_INTERVAL", "500ms")
             .env("FLOE_SOURCE_POLL_INTERVAL", "100ms")
             .env("FLOE_SOURCE_READ_RECORDS", "1000")
             .env("RUST_LOG", "warn,floe=info");

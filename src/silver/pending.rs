@@ -1,0 +1,223 @@
+//! A commit being gathered: the rounds of bronze silver has turned into rows since the last
+//! commit of a table, written into files that stay open, with the progress they make.
+//!
+//! Committing every round made a snapshot per ~8 MiB of bronze — tens of thousands a day at the
+//! mission's rate, each one more entry in the manifest list and the metadata file, and small data
+//! files. A pending commit instead gathers rounds until it is `commit_interval` old or holds
+//! `commit_max_bytes` of bronze, and then becomes one [`SilverBatch`]: one snapshot per table.
+//! Rounds after the first are planned after the pending progress (the table's, moved on by the
+//! rounds already gathered), so nothing is read twice; the dedup state takes the pending rows in
+//! as they are written (a failed commit resets it).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use iceberg::table::Table;
+
+use super::batch::{BatchReport, SilverBatch};
+use super::seen::Id;
+use super::writer::OpenFiles;
+use crate::catalog::commit::{Change, TableCommit, delete_files};
+use crate::catalog::progress::progress;
+use crate::catalog::setup::ManagedTable;
+use crate::error::Result;
+use crate::model::{Frontier, LEASE_EPOCH_PREFIX, ShardId, Watermarks};
+
+/// When a pending commit is committed.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitPolicy {
+    /// Age of the pending commit (from its first round).
+    pub interval: Duration,
+    /// Bronze bytes gathered.
+    pub max_bytes: u64,
+}
+
+/// What one round adds to a pending commit.
+pub struct RoundOutcome {
+    pub objects: usize,
+    pub bronze_bytes: u64,
+    pub ends: Watermarks,
+    pub frontier: Frontier,
+    pub epochs: BTreeMap<ShardId, u64>,
+    pub records_in: u64,
+    pub rows: u64,
+    pub dedup_drops: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub bad_rows: u64,
+    pub new_ids: Vec<(Id, i64)>,
+    pub oldest_arrival: Option<i64>,
+    pub timing: String,
+}
+
+/// The commit being gathered for one table and its bad-rows table.
+pub struct PendingCommit {
+    pub good: Table,
+    pub bad: Table,
+    /// The progress of each table when the commit was opened (what it is planned after).
+    pub wm_good: Watermarks,
+    pub wm_bad: Watermarks,
+    pub frontier_base: Frontier,
+    pub good_files: OpenFiles,
+    pub bad_files: OpenFiles,
+    opened: Instant,
+    rounds: usize,
+    acc: RoundOutcome,
+}
+
+impl PendingCommit {
+    /// Open a commit on the tables as just loaded.
+    pub fn open(good: Table, bad: Table) -> Result<Self> {
+        let (p_good, p_bad) = (progress(&good), progress(&bad));
+        Ok(Self {
+            good_files: OpenFiles::new(&good)?,
+            bad_files: OpenFiles::new(&bad)?,
+            frontier_base: p_good.frontier.lower_of(&p_bad.frontier),
+            wm_good: p_good.watermarks,
+            wm_bad: p_bad.watermarks,
+            good,
+            bad,
+            opened: Instant::now(),
+            rounds: 0,
+            acc: RoundOutcome {
+                objects: 0,
+                bronze_bytes: 0,
+                ends: Watermarks::new(),
+                frontier: Frontier::new(),
+                epochs: BTreeMap::new(),
+                records_in: 0,
+                rows: 0,
+                dedup_drops: 0,
+                rejected_by_reason: BTreeMap::new(),
+                bad_rows: 0,
+                new_ids: Vec::new(),
+                oldest_arrival: None,
+                timing: String::new(),
+            },
+        })
+    }
+
+    /// The good table's progress with the gathered rounds on top.
+    pub fn after_good(&self) -> Watermarks {
+        self.wm_good.merged_with(&self.acc.ends)
+    }
+
+    /// The bad-rows table's progress with the gathered rounds on top.
+    pub fn after_bad(&self) -> Watermarks {
+        self.wm_bad.merged_with(&self.acc.ends)
+    }
+
+    /// Where bronze was read up to, gathered rounds included.
+    pub fn frontier(&self) -> Frontier {
+        self.frontier_base.merged_with(&self.acc.frontier)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rounds == 0
+    }
+
+    pub fn is_due(&self, policy: &CommitPolicy) -> bool {
+        self.rounds > 0 && (self.opened.elapsed() >= policy.interval || self.acc.bronze_bytes >= policy.max_bytes)
+    }
+
+    /// Time left until the commit is due by age.
+    pub fn due_in(&self, policy: &CommitPolicy) -> Duration {
+        policy.interval.saturating_sub(self.opened.elapsed())
+    }
+
+    /// Take in one round (its rows are in the open files already).
+    pub fn add(&mut self, r: RoundOutcome) {
+        if self.rounds == 0 {
+            // the age counts from the first data, not from when the tables were loaded
+            self.opened = Instant::now();
+        }
+        self.rounds += 1;
+        let a = &mut self.acc;
+        a.objects += r.objects;
+        a.bronze_bytes += r.bronze_bytes;
+        a.ends = a.ends.merged_with(&r.ends);
+        a.frontier = a.frontier.merged_with(&r.frontier);
+        for (s, e) in r.epochs {
+            let max = a.epochs.entry(s).or_insert(e);
+            *max = (*max).max(e);
+        }
+        a.records_in += r.records_in;
+        a.rows += r.rows;
+        a.dedup_drops += r.dedup_drops;
+        for (k, n) in r.rejected_by_reason {
+            *a.rejected_by_reason.entry(k).or_default() += n;
+        }
+        a.bad_rows += r.bad_rows;
+        a.new_ids.extend(r.new_ids);
+        a.oldest_arrival = match (a.oldest_arrival, r.oldest_arrival) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        a.timing.push_str(&r.timing);
+        a.timing.push_str("; ");
+    }
+
+    /// Close the files and turn the gathered rounds into the batch value: the bad-rows table's
+    /// commit first, then the table's.
+    pub async fn finish(self, m: &ManagedTable) -> Result<SilverBatch> {
+        let bad_files = self.bad_files.close().await?;
+        let good_files = self.good_files.close().await?;
+        let a = self.acc;
+        let epochs = || a.epochs.iter().map(|(s, e)| (format!("{LEASE_EPOCH_PREFIX}{s}"), e.to_string()));
+        let mut bad_summary = BTreeMap::from([("floe.bad-rows".to_string(), a.bad_rows.to_string())]);
+        bad_summary.extend(epochs());
+        let bad_commit = TableCommit {
+            ident: m.bad_ident.clone(),
+            change: Change::Append(bad_files),
+            planned_after: self.wm_bad.restricted_to(&a.ends),
+            ends_at: a.ends.clone(),
+            frontier: a.frontier.clone(),
+            summary: bad_summary,
+            oldest_arrival_micros: None,
+        };
+        let mut summary = BTreeMap::from([
+            ("floe.records-in".to_string(), a.records_in.to_string()),
+            ("floe.rows".to_string(), a.rows.to_string()),
+            ("floe.dedup-drops".to_string(), a.dedup_drops.to_string()),
+            ("floe.rejected".to_string(), a.rejected_by_reason.values().sum::<u64>().to_string()),
+        ]);
+        for (reason, n) in &a.rejected_by_reason {
+            summary.insert(format!("floe.rejected.{reason}"), n.to_string());
+        }
+        summary.extend(epochs());
+        let good_commit = TableCommit {
+            ident: m.ident.clone(),
+            change: Change::Append(good_files),
+            planned_after: self.wm_good.restricted_to(&a.ends),
+            ends_at: a.ends.clone(),
+            frontier: a.frontier.clone(),
+            summary,
+            oldest_arrival_micros: a.oldest_arrival,
+        };
+        let report = BatchReport {
+            table: m.def.name.clone(),
+            objects: a.objects,
+            records_in: a.records_in,
+            rows: a.rows,
+            dedup_drops: a.dedup_drops,
+            rejected_by_reason: a.rejected_by_reason,
+        };
+        Ok(SilverBatch {
+            commits: vec![bad_commit, good_commit],
+            new_ids: a.new_ids,
+            report,
+            timing: format!("rounds={} {}", self.rounds, a.timing),
+        })
+    }
+
+    /// Give the commit up (a round failed): close the files and delete them.
+    pub async fn abandon(self) {
+        for (table, files) in [(&self.good, self.good_files), (&self.bad, self.bad_files)] {
+            match files.close().await {
+                Ok(written) => delete_files(table, &written).await,
+                Err(e) => {
+                    tracing::warn!(table = %table.identifier(), error = %e, "could not close abandoned data files")
+                }
+            }
+        }
+    }
+}
