@@ -137,7 +137,15 @@ impl SilverLoop {
             let catalog = self.committer.catalog();
             let good = catalog.load_table(&t.managed.ident).await?;
             let bad = catalog.load_table(&t.managed.bad_ident).await?;
-            *slot = Some(self.job.open(good, bad)?);
+            let started = std::time::Instant::now();
+            let opened = self.job.open(good, bad)?;
+            tracing::debug!(
+                table = %t.managed.def.name,
+                progress_us = started.elapsed().as_micros() as u64,
+                progress_snapshots = opened.progress_snapshots,
+                "commit opened: progress read"
+            );
+            *slot = Some(opened);
         }
         let Some(pending) = slot.as_mut() else { return Ok(Step::Idle) };
         Ok(if self.job.next_round(t, pending).await? { Step::Round } else { Step::Idle })
@@ -148,6 +156,7 @@ impl SilverLoop {
         let Some(pending) = slot.take() else { return Ok(None) };
         let batch = pending.finish(&t.managed).await?;
         let n = batch.commits.len();
+        let started = std::time::Instant::now();
         let outcomes = self
             .committer
             .commit_in_order(batch.commits, |i| {
@@ -169,7 +178,8 @@ impl SilverLoop {
                 tracing::info!(
                     table = %r.table, snapshot_id, objects = r.objects, records_in = r.records_in,
                     rows = r.rows, dedup_drops = r.dedup_drops,
-                    rejected = r.rejected_by_reason.values().sum::<u64>(), "silver batch committed"
+                    rejected = r.rejected_by_reason.values().sum::<u64>(),
+                    commit_ms = started.elapsed().as_millis() as u64, "silver batch committed"
                 );
                 tracing::debug!(table = %r.table, phases = %batch.timing, "silver batch timing");
             }

@@ -59,6 +59,8 @@ pub struct PendingCommit {
     pub frontier_base: Frontier,
     pub good_files: OpenFiles,
     pub bad_files: OpenFiles,
+    /// Snapshots read to find the progress (1 when floe committed last; for the benchmarks).
+    pub progress_snapshots: usize,
     opened: Instant,
     rounds: usize,
     acc: RoundOutcome,
@@ -72,6 +74,7 @@ impl PendingCommit {
             good_files: OpenFiles::new(&good)?,
             bad_files: OpenFiles::new(&bad)?,
             frontier_base: p_good.frontier.lower_of(&p_bad.frontier),
+            progress_snapshots: p_good.snapshots_read.max(p_bad.snapshots_read),
             wm_good: p_good.watermarks,
             wm_bad: p_bad.watermarks,
             good,
