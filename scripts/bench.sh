@@ -40,20 +40,33 @@ rows=()
 rows+=("$(measure bronze "$RECORDS" "$FLOE" --warehouse "$WORK/a" --spool "$WORK/spool" run --until-idle --bronze-only)")
 rows+=("$(measure silver "$RECORDS" "$FLOE" --warehouse "$WORK/a" --spool "$WORK/spool" run --until-idle --silver-only)")
 rows+=("$(measure end_to_end "$RECORDS" "$FLOE" --warehouse "$WORK/b" --spool "$WORK/spool" run --until-idle)")
+# The reference: DuckDB 2.0 (its own venv, FLOE_DUCKDB_VENV; the tests pin 1.5.5 for its iceberg
+# extension) reading the same NDJSON with explicit columns and writing Parquet (zstd), 2 threads.
+DUCK_VENV="${FLOE_DUCKDB_VENV:-$PWD/.venv-duckdb}"
+if [ ! -x "$DUCK_VENV/bin/python" ]; then
+  python3 -m venv "$DUCK_VENV"
+  "$DUCK_VENV/bin/pip" install --quiet duckdb==2.0.0
+fi
 cat > "$WORK/duck.py" <<PY
 import duckdb
 con = duckdb.connect()
 con.execute("SET threads TO 2")
-con.execute("""COPY (SELECT * FROM read_json('$WORK/spool/*.ndjson', format='newline_delimited',
+cols = {c: "VARCHAR" for c in ["event_id", "event", "platform", "app_id", "user_id", "domain_userid",
+        "domain_sessionid", "page_url", "page_title", "page_referrer", "useragent", "br_lang", "geo_country", "tenant"]}
+cols.update({"collector_tstamp": "TIMESTAMPTZ", "dvce_created_tstamp": "TIMESTAMPTZ", "contexts": "JSON", "unstruct_event": "JSON"})
+spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in cols.items()) + "}"
+con.execute(f"""COPY (SELECT * FROM read_json('$WORK/spool/*.ndjson', format='newline_delimited', columns={spec},
     ignore_errors=true, maximum_object_size=16777216))
     TO '$WORK/duck.parquet' (FORMAT parquet, COMPRESSION zstd)""")
+print(duckdb.__version__)
 PY
-rows+=("$(measure duckdb_read_json_to_parquet "$RECORDS" "$VENV/bin/python" "$WORK/duck.py")")
+rows+=("$(measure duckdb_read_json_to_parquet "$RECORDS" "$DUCK_VENV/bin/python" "$WORK/duck.py")")
+DUCK_VERSION=$(cat "$WORK/duckdb_read_json_to_parquet.out")
 
 duck_secs=$(printf '%s\n' "${rows[@]}" | awk -F'|' '$1=="duckdb_read_json_to_parquet"{print $3}')
 echo
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); profile: $PROFILE"
-echo "input: $RECORDS records, $((BYTES / 1000000)) MB NDJSON, 4 shards"
+echo "input: $RECORDS records, $((BYTES / 1000000)) MB NDJSON, 4 shards; reference: DuckDB $DUCK_VERSION"
 echo
 echo "| stage | records | seconds | events/s | peak RSS (MiB) | speed vs DuckDB |"
 echo "|---|---:|---:|---:|---:|---:|"

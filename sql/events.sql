@@ -5,7 +5,9 @@
 --              found: invalid_utf8, invalid_json, not_an_object, empty_record, record_too_large,
 --              missing_field, wrong_type), lineage (shard_id, sequence_number, sub_sequence,
 --              arrival_ts), and one text column per input field of catalog/events.toml + `extra`.
---   committed  event_id of rows already in `events` within the dedup lookback window.
+--   committed  kept for transforms written against it; empty now — re-sends of ids already committed
+--              are dropped by floe after this transform (reason duplicate_committed), against its
+--              dedup state (docs/adr/0012).
 --
 -- Output: exactly one row per bronze row. floe_reason is NULL for a row to keep; a reason starting
 -- with `duplicate` is a counted dedup drop; any other reason sends the record to `events_bad`.
@@ -29,28 +31,35 @@ WITH typed AS (
     contexts, unstruct_event, extra
   FROM bronze
 ),
+shaped AS (
+  -- each pattern is matched once per row (the CASEs below read the results twice)
+  SELECT *,
+    regexp_like(event_id, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') AS event_id_ok,
+    regexp_like(collector_tstamp_text, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')
+      AND collector_ts IS NOT NULL AS collector_ok,
+    dvce_created_tstamp_text IS NULL OR (dvce_ts IS NOT NULL AND regexp_like(dvce_created_tstamp_text,
+      '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')) AS dvce_ok
+  FROM typed
+),
 checked AS (
   SELECT *,
     CASE
       WHEN _error IS NOT NULL THEN _error
-      WHEN NOT regexp_like(event_id, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') THEN 'invalid_uuid'
-      WHEN NOT regexp_like(collector_tstamp_text, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')
-           OR collector_ts IS NULL THEN 'invalid_timestamp'
-      WHEN dvce_created_tstamp_text IS NOT NULL AND (dvce_ts IS NULL OR NOT regexp_like(dvce_created_tstamp_text,
-           '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')) THEN 'invalid_timestamp'
+      WHEN NOT event_id_ok THEN 'invalid_uuid'
+      WHEN NOT collector_ok THEN 'invalid_timestamp'
+      WHEN NOT dvce_ok THEN 'invalid_timestamp'
       WHEN event = '' THEN 'missing_field'
       WHEN platform = '' THEN 'missing_field'
     END AS reason,
     CASE
       WHEN _error IS NOT NULL THEN _error_detail
-      WHEN NOT regexp_like(event_id, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') THEN 'event_id: ' || event_id
-      WHEN NOT regexp_like(collector_tstamp_text, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')
-           OR collector_ts IS NULL THEN 'collector_tstamp: ' || collector_tstamp_text
-      WHEN dvce_created_tstamp_text IS NOT NULL THEN 'dvce_created_tstamp: ' || dvce_created_tstamp_text
+      WHEN NOT event_id_ok THEN 'event_id: ' || event_id
+      WHEN NOT collector_ok THEN 'collector_tstamp: ' || collector_tstamp_text
+      WHEN NOT dvce_ok THEN 'dvce_created_tstamp: ' || dvce_created_tstamp_text
       WHEN event = '' THEN 'event is empty'
       WHEN platform = '' THEN 'platform is empty'
     END AS detail
-  FROM typed
+  FROM shaped
 ),
 ranked AS (
   SELECT c.*,

@@ -2,14 +2,15 @@
 //! deduplicated and cleaned by the table's SQL transform, and end in a value — data files plus
 //! the progress they make — that the catalog side commits. Silver never commits.
 //!
-//! - [`discover`]: which bronze objects the next batch reads.
+//! - [`discover`]: which bronze objects the next round reads, and which hours to list.
 //! - [`read`]: fetching them, keeping only the records past the watermarks.
 //! - [`decode`]: records → text columns, with structural contract checks (one decoder per format).
-//! - [`dedup`]: ids already committed inside the lookback window.
+//! - [`dedup`], [`seen`], [`dedup_read`]: the committed ids of the lookback window, kept across
+//!   batches and in step with the table.
 //! - [`sql`]: the `sql/<table>.sql` transforms.
 //! - [`transform`]: result rows → table rows, bad rows, dedup drops.
 //! - [`writer`]: rows → Iceberg data files.
-//! - [`job`]: one batch end to end; [`batch`]: the value it ends in.
+//! - [`job`]: one round end to end, into a [`pending`] commit; [`batch`]: the value it ends in.
 
 pub mod batch;
 pub mod decode;

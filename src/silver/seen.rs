@@ -19,8 +19,8 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 
-/// Bytes per held id, measured (`seen_bytes_per_id` below prints it): a 24-byte entry plus the
-/// hash table's control byte, at the table's load factor between resizes.
+/// Bytes per held id on average: a 24-byte entry plus the hash table's control byte, at the
+/// table's fill between resizes (29–57 bytes; `seen_bytes_per_id` below prints it).
 pub const BYTES_PER_ID: u64 = 40;
 
 /// An id as the state holds it (see the module docs).
