@@ -12,15 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS="${1:-1000000}"
 PROFILE="${FLOE_BENCH_PROFILE:-dev}"
-VENV="${FLOE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet -r scripts/requirements-test.txt
-fi
-cargo build --locked --profile "$PROFILE" --bin floe
-TARGET="${CARGO_TARGET_DIR:-target}"
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-FLOE="$TARGET/$DIR/floe"
+source scripts/bench_common.sh
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 

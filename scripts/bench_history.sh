@@ -13,15 +13,7 @@ cd "$(dirname "$0")/.."
 ROUNDS="${1:-20}"
 EVENTS="${2:-500000}"
 PROFILE="${FLOE_BENCH_PROFILE:-release}"
-VENV="${FLOE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet -r scripts/requirements-test.txt
-fi
-cargo build --locked --profile "$PROFILE" --bin floe
-TARGET="${CARGO_TARGET_DIR:-target}"
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-FLOE="$(cd "$TARGET/$DIR" && pwd)/floe"
+source scripts/bench_common.sh
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DAEMON=
