@@ -58,7 +58,7 @@ impl RawSilver {
             enabled: self.enabled.unwrap_or(true),
             interval: v.duration("silver.interval", self.interval, "5s")?,
             batch_max_objects: v.count("silver.batch_max_objects", self.batch_max_objects, 256, 1, 100_000)? as usize,
-            batch_max_bytes: v.bytes("silver.batch_max_bytes", self.batch_max_bytes, "8MiB")?,
+            batch_max_bytes: v.bytes("silver.batch_max_bytes", self.batch_max_bytes, "2MiB")?,
             dedup_lookback: v.duration("silver.dedup_lookback", self.dedup_lookback, "24h")?,
             dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "256MiB")?,
             discovery_horizon: v.duration("silver.discovery_horizon", self.discovery_horizon, "48h")?,
