@@ -153,19 +153,22 @@ impl DedupState {
         self.own.clear();
     }
 
-    /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`.
+    /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`. Only now may
+    /// the window move on: ids of a commit still pending are not in the table, so an evicted one
+    /// could not be read back from it.
     pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) {
         self.hold_pending(ids);
         self.own.insert(snapshot_id);
-    }
-
-    /// Let go of ids the window has moved past (`earliest`, `newest`: the batch's row times).
-    pub fn evict(&mut self, earliest: i64, newest: i64) -> usize {
-        self.seen.evict(earliest.saturating_sub(self.window), self.window, newest.saturating_sub(self.window))
+        if let (Some(earliest), Some(newest)) = (ids.iter().map(|(_, t)| *t).min(), ids.iter().map(|(_, t)| *t).max()) {
+            let evicted =
+                self.seen.evict(earliest.saturating_sub(self.window), self.window, newest.saturating_sub(self.window));
+            if evicted > 0 {
+                tracing::debug!(evicted, held = self.seen.len(), "dedup state: ids the window moved past let go");
+            }
+        }
     }
 }
 
-/// The dedup key column as text (whatever string type the SQL returned).
 fn string_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
     let c = b.column_by_name(name).ok_or_else(|| Error::invalid(format!("dedup key column {name} is missing")))?;
     Ok(downcast::<StringArray>(&cast(c, &DataType::Utf8)?)?.clone())

@@ -112,14 +112,13 @@ impl SilverJob {
             None => None,
         };
         if let (Some(state), Some(def)) = (state.as_mut(), &m.def.dedup)
-            && let Some((earliest, newest)) = dedup::kept_time_range(&result, def)?
+            && let Some((earliest, _)) = dedup::kept_time_range(&result, def)?
         {
             let prepared = state.prepare(&pending.good, earliest).await?;
             let (marked, drops) = dedup::mark_committed(result, state)?;
             result = marked;
-            let evicted = state.evict(earliest, newest);
             dedup_note = format!(
-                "dedup: held={} bytes={} scanned={} foreign_files={} reloaded={} committed_drops={drops} evicted={evicted}",
+                "dedup: held={} bytes={} scanned={} foreign_files={} reloaded={} committed_drops={drops}",
                 state.held(),
                 state.bytes(),
                 prepared.ids_scanned,
