@@ -64,6 +64,12 @@ pub enum Command {
     /// Create the namespace and the tables that are missing; add new optional columns.
     #[command(after_help = "Example:\n  floe init --config floe.toml")]
     Init,
+    /// Bin-pack small data files per partition into files near the target size (one replace
+    /// snapshot per table; the rows and the loader's progress do not change). Safe beside `floe run`.
+    #[command(
+        after_help = "Examples:\n  floe compact --dry-run                      # what would be rewritten\n  floe compact --table events --target-file-size 256MiB\n  floe compact --partition event_date=2026-11-30 --json"
+    )]
+    Compact(CompactArgs),
     /// Exit 0 if the running floe's /healthz answers 200 (for container health checks).
     #[command(after_help = "Example (Dockerfile):\n  HEALTHCHECK CMD [\"floe\", \"healthcheck\"]")]
     Healthcheck(HealthcheckArgs),
@@ -143,4 +149,48 @@ pub struct QueryArgs {
 pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
+}
+
+/// What every lake operation takes.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// Only this table (its name in the namespace, e.g. `events` or `events_bad`) [default: every floe table]
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout (no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Size the new files aim at.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    pub target_file_size: u64,
+    /// Rewrite files smaller than this [default: 3/4 of the target size]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub small_below: Option<u64>,
+    /// Compact a partition only when it has at least this many small files.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..))]
+    pub min_files: u64,
+    /// Only partitions whose path contains this (e.g. `event_date=2026-11-30`).
+    #[arg(long, value_name = "PARTITION")]
+    pub partition: Option<String>,
+}
+
+/// A size like `128MiB`, `64MB` or `1048576`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    match crate::config::values::parse_bytes(s) {
+        Some(0) => Err("must be more than 0".to_string()),
+        Some(n) => Ok(n),
+        None => Err(format!("expected a size like 128MiB, got {s:?}")),
+    }
 }

@@ -116,6 +116,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 cmd::status::print(&s);
             }
         }
+        Command::Compact(a) => {
+            let rows = cmd::compact::run(&cfg, &a).await?;
+            if a.lake.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                cmd::compact::print(&rows, a.lake.dry_run);
+            }
+        }
         Command::Check => cmd::check::check(&cfg).await?,
         Command::Init => cmd::init::init(&cfg).await?,
         Command::Healthcheck(a) => {

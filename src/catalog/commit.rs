@@ -11,15 +11,16 @@
 //! the catalog's compare-and-swap, conflict retry with back-off. What a commit changes is a
 //! [`Change`]; a new commit kind is a new variant and its attempt in [`Committer::attempt`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use iceberg::TableIdent;
-use iceberg::spec::DataFile;
+use iceberg::spec::{DataFile, Operation};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
-use super::handle::FloeCatalog;
+use super::handle::{FloeCatalog, PointerSwap};
+use super::rewrite::{FileChange, NotStaged};
 use super::pinned::PinnedBase;
 use super::progress::{Progress, progress};
 use crate::error::{Error, Result};
@@ -30,6 +31,11 @@ use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
 pub enum Change {
     /// Add these data files (Iceberg fast-append). Empty: a snapshot that only moves progress.
     Append(Vec<DataFile>),
+    /// Remove the live files at these paths and add these, in one snapshot built by floe
+    /// ([`super::rewrite`]): `Operation::Replace` for compaction (the same rows),
+    /// `Operation::Overwrite` for erasure and backfill. Refused for good if another commit
+    /// removed one of the files first; rebased onto any other concurrent commit.
+    Rewrite { remove: HashSet<String>, add: Vec<DataFile>, operation: Operation },
 }
 
 impl Change {
@@ -37,6 +43,7 @@ impl Change {
     fn written_files(&self) -> &[DataFile] {
         match self {
             Change::Append(files) => files,
+            Change::Rewrite { add, .. } => add,
         }
     }
 }
@@ -78,6 +85,8 @@ enum Refused {
     Moved,
     /// No definite answer: the commit may have landed.
     Unknown(iceberg::Error),
+    /// A file the commit removes is no longer live (a rewrite only): planned on a stale table.
+    Gone(String),
 }
 
 /// Turns commit values into catalog commits (see the module docs).
@@ -125,13 +134,20 @@ impl Committer {
         // Set once an attempt failed without a definite answer (the commit may have landed): from
         // then on the commit's files may be referenced by the table and must not be deleted.
         let mut maybe_committed = false;
+        // Snapshots of rewrite attempts that may have landed: found on the table, the commit is done.
+        let mut unsure_snapshots: Vec<i64> = Vec::new();
         // 40 ms doubling to 4 s, plus up to as much again of jitter
         let mut backoff = crate::retry::backoff(Duration::from_millis(40), Duration::from_secs(4));
         for attempt in 1..=COMMIT_ATTEMPTS {
             let table = self.catalog.load_table(&ident).await?;
+            if let Some(&snapshot_id) = unsure_snapshots.iter().find(|&&id| table.metadata().snapshot_by_id(id).is_some()) {
+                crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
+                return Ok(CommitOutcome::Committed { snapshot_id });
+            }
             let now = progress(&table);
             let current = &now.watermarks;
-            if current.covers(&ends_at) {
+            // a commit without progress (a compaction) is never "already covered"
+            if !ends_at.is_empty() && current.covers(&ends_at) {
                 if !maybe_committed {
                     delete_files(&table, change.written_files()).await;
                 }
@@ -154,14 +170,20 @@ impl Committer {
             // never move a watermark back: a shard this table already had is kept at its maximum
             let mut props = progress_summary(&now, &ends_at, &frontier);
             props.extend(summary.clone());
-            match self.attempt(table, &change, props).await? {
-                Ok(table) => {
-                    let snapshot_id = table
-                        .metadata()
-                        .current_snapshot_id()
-                        .ok_or_else(|| Error::invalid(format!("{ident}: commit left no current snapshot")))?;
+            match self.attempt(table, &change, props, &mut unsure_snapshots).await? {
+                Ok(snapshot_id) => {
                     crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
                     return Ok(CommitOutcome::Committed { snapshot_id });
+                }
+                Err(Refused::Gone(path)) => {
+                    if !maybe_committed {
+                        let table = self.catalog.load_table(&ident).await?;
+                        delete_files(&table, change.written_files()).await;
+                    }
+                    return Err(Error::CommitConflict {
+                        table: ident.to_string(),
+                        message: format!("{path} was removed or rewritten by another commit; plan again"),
+                    });
                 }
                 Err(Refused::Moved) => {
                     crate::telemetry::record_conflict(&ident.to_string());
@@ -180,24 +202,51 @@ impl Committer {
         })
     }
 
-    /// One attempt of `change` on `base` with summary `props`: the new table, a refusal to
-    /// re-check, or an error that ends the commit.
+    /// One attempt of `change` on `base` with summary `props`: the new snapshot's id, a refusal
+    /// to re-check, or an error that ends the commit. A rewrite whose pointer swap got no
+    /// definite answer adds its snapshot id to `unsure`.
     async fn attempt(
         &self,
         base: Table,
         change: &Change,
         props: HashMap<String, String>,
-    ) -> Result<std::result::Result<Table, Refused>> {
+        unsure: &mut Vec<i64>,
+    ) -> Result<std::result::Result<i64, Refused>> {
         match change {
             Change::Append(files) => {
                 let tx = Transaction::new(&base);
                 let tx = tx.fast_append().add_data_files(files.clone()).set_snapshot_properties(props).apply(tx)?;
                 let pinned = PinnedBase::new(self.catalog.iceberg().as_ref(), base);
                 match tx.commit(&pinned).await {
-                    Ok(table) => Ok(Ok(table)),
+                    Ok(table) => table.metadata().current_snapshot_id().map(Ok).ok_or_else(|| {
+                        Error::invalid(format!("{}: commit left no current snapshot", table.identifier()))
+                    }),
                     Err(e) if e.kind() == iceberg::ErrorKind::CatalogCommitConflicts => Ok(Err(Refused::Moved)),
                     Err(e) if pinned.was_transient() => Ok(Err(Refused::Unknown(e))),
                     Err(e) => Err(e.into()),
+                }
+            }
+            Change::Rewrite { remove, add, operation } => {
+                let file_change = FileChange { remove, add, operation: operation.clone() };
+                let staged = match super::rewrite::stage(&base, file_change, props).await? {
+                    Ok(staged) => staged,
+                    Err(NotStaged::Gone(path)) => return Ok(Err(Refused::Gone(path))),
+                };
+                let expected = base.metadata_location().unwrap_or_default();
+                let ident = base.identifier();
+                match self.catalog.swap_metadata_pointer(ident, expected, &staged.location, &staged.metadata).await {
+                    Ok(PointerSwap::Swapped) => Ok(Ok(staged.snapshot_id)),
+                    Ok(PointerSwap::Moved) => {
+                        // nothing references the staged metadata: remove it (its manifests stay
+                        // as orphans for `floe remove-orphans`)
+                        let _ = base.file_io().delete(&staged.location).await;
+                        Ok(Err(Refused::Moved))
+                    }
+                    Err(Error::Iceberg(e)) if crate::error::iceberg_is_transient(&e) => {
+                        unsure.push(staged.snapshot_id);
+                        Ok(Err(Refused::Unknown(e)))
+                    }
+                    Err(e) => Err(e),
                 }
             }
         }

@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use iceberg::table::Table;
 
 use crate::error::Result;
-use crate::model::{LEASE_EPOCH_PREFIX, WATERMARK_PREFIX};
+use crate::model::{FRONTIER_PREFIX, LEASE_EPOCH_PREFIX, PROGRESS_MARKER, WATERMARK_PREFIX};
 
 /// A data file smaller than this counts as small (compaction would help readers).
 pub const SMALL_FILE_BYTES: u64 = 16 << 20;
@@ -43,7 +43,11 @@ pub fn totals(t: &Table) -> BTreeMap<String, u64> {
     let Some(id) = meta.current_snapshot_id() else { return out };
     for s in iceberg::util::snapshot::ancestors_of(&meta, id) {
         for (k, v) in &s.summary().additional_properties {
-            if k.starts_with(WATERMARK_PREFIX) || k.starts_with(LEASE_EPOCH_PREFIX) || !k.starts_with("floe.") {
+            let progress_key = k.starts_with(WATERMARK_PREFIX)
+                || k.starts_with(LEASE_EPOCH_PREFIX)
+                || k.starts_with(FRONTIER_PREFIX)
+                || k == PROGRESS_MARKER;
+            if progress_key || !k.starts_with("floe.") {
                 continue;
             }
             if let Ok(n) = v.parse::<u64>() {

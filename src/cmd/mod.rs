@@ -2,8 +2,10 @@
 //! `present` is what `run` shows a person.
 
 pub mod check;
+pub mod compact;
 pub mod generate;
 pub mod init;
+pub mod lake;
 pub mod open;
 pub mod present;
 pub mod query;

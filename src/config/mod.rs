@@ -15,7 +15,7 @@ pub mod env;
 mod ops;
 pub mod silver;
 pub mod source;
-mod values;
+pub mod values;
 
 #[cfg(test)]
 mod tests;

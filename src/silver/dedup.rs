@@ -110,8 +110,8 @@ impl DedupState {
         Ok(out)
     }
 
-    /// The snapshots between `synced_to` and the head that this process did not commit, oldest
-    /// first; `None` when `synced_to` is not in the head's ancestry (within [`MAX_FOLLOW`]).
+    /// The snapshots between `synced_to` and the head that this process did not commit and that
+    /// add rows, oldest first; `None` when `synced_to` is not in the head's ancestry (within [`MAX_FOLLOW`]).
     fn foreign_since(&self, table: &Table) -> Option<Vec<i64>> {
         let meta = table.metadata();
         let mut at = meta.current_snapshot_id();
@@ -123,10 +123,12 @@ impl DedupState {
             }
             // reached the root without meeting `synced_to`: the history was rewritten
             let id = at?;
-            if !self.own.contains(&id) {
+            let snapshot = meta.snapshot_by_id(id)?;
+            // a replace (compaction) holds the same rows as before it: no id to learn
+            if !self.own.contains(&id) && snapshot.summary().operation != iceberg::spec::Operation::Replace {
                 foreign.push(id);
             }
-            at = meta.snapshot_by_id(id)?.parent_snapshot_id();
+            at = snapshot.parent_snapshot_id();
         }
         None
     }

@@ -35,7 +35,19 @@ pub struct OpenFiles {
 }
 
 impl OpenFiles {
+    /// Files rolled at the table's `write.target-file-size-bytes` (128 MiB without it).
     pub fn new(table: &Table) -> Result<Self> {
+        let target = table
+            .metadata()
+            .properties()
+            .get("write.target-file-size-bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_TARGET_FILE_SIZE);
+        Self::with_target(table, target)
+    }
+
+    /// Files rolled at `target` bytes.
+    pub fn with_target(table: &Table, target: usize) -> Result<Self> {
         let meta = table.metadata();
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
@@ -43,11 +55,6 @@ impl OpenFiles {
             // rows of ~1 KB keep that near 32 MB a partition and still make row groups readers like.
             .set_max_row_group_row_count(Some(32 * 1024))
             .build();
-        let target = meta
-            .properties()
-            .get("write.target-file-size-bytes")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_TARGET_FILE_SIZE);
         let parquet = ParquetWriterBuilder::new(props, meta.current_schema().clone());
         // The file-name generator restarts its counter per writer: a unique prefix per writer
         // keeps two commits (or two processes) from ever choosing the same file name.

@@ -1,0 +1,36 @@
+//! What the lake-operation subcommands share: which tables they act on, and their progress bar.
+
+use std::io::IsTerminal;
+
+use iceberg::TableIdent;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::catalog::setup::ManagedTable;
+use crate::cli::LakeArgs;
+use crate::error::{Error, Result};
+
+/// The tables `--table` names (every floe table and its bad-rows table without it). An unknown
+/// name is an error that lists the known ones.
+pub fn selected(tables: &[ManagedTable], args: &LakeArgs) -> Result<Vec<TableIdent>> {
+    let all: Vec<TableIdent> = tables.iter().flat_map(|t| [t.ident.clone(), t.bad_ident.clone()]).collect();
+    let Some(want) = &args.table else { return Ok(all) };
+    match all.iter().find(|i| i.name() == want || i.to_string() == *want) {
+        Some(ident) => Ok(vec![ident.clone()]),
+        None => Err(Error::invalid(format!(
+            "--table {want}: no such floe table (known: {})",
+            all.iter().map(|i| i.name().to_string()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// A byte-counting progress bar with ETA, hidden when stderr is not a terminal, with `--quiet`
+/// or `--json`.
+pub fn byte_bar(total: u64, args: &LakeArgs, what: &str) -> ProgressBar {
+    if args.quiet || args.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{binary_bytes}}/{{binary_total_bytes}} {what} · ETA {{eta}}");
+    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}

@@ -1,0 +1,7 @@
+//! Lake operations: what keeps the tables healthy beside a running loader. Each is one commit
+//! (or one pointer swap) built by `catalog::commit`/`catalog::rewrite`, so each is safe beside
+//! `floe run`: the catalog's compare-and-swap orders them with the loader's commits.
+//!
+//! - [`compact`]: bin-pack small files per partition (a `replace` snapshot).
+
+pub mod compact;
