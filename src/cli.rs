@@ -52,7 +52,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run SQL over the catalog's tables and print the result.
     #[command(
-        after_help = "Examples:\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\""
+        after_help = "Examples:\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\"\n  floe query --as-of 2026-12-01T10:00:00Z \"SELECT count(*) FROM events\""
     )]
     Query(QueryArgs),
     /// Per-shard checkpoint, watermark and backlog; per-table totals.
@@ -70,6 +70,19 @@ pub enum Command {
         after_help = "Examples:\n  floe compact --dry-run                      # what would be rewritten\n  floe compact --table events --target-file-size 256MiB\n  floe compact --partition event_date=2026-11-30 --json"
     )]
     Compact(CompactArgs),
+    /// Remove old snapshots from each table's metadata, then delete the manifests and data files
+    /// only they referenced. Keeps every branch and tag head, the newest N, and the newest snapshot
+    /// with floe's progress. Safe beside `floe run`.
+    #[command(
+        after_help = "Examples:\n  floe expire-snapshots --dry-run\n  floe expire-snapshots --older-than 7d --retain-last 10"
+    )]
+    ExpireSnapshots(ExpireArgs),
+    /// Delete files under each table's location that no snapshot or metadata file references and
+    /// that are older than the threshold (failed writes, abandoned commits).
+    #[command(
+        after_help = "Examples:\n  floe remove-orphans --dry-run\n  floe remove-orphans --older-than 3d --table events"
+    )]
+    RemoveOrphans(OrphanArgs),
     /// Exit 0 if the running floe's /healthz answers 200 (for container health checks).
     #[command(after_help = "Example (Dockerfile):\n  HEALTHCHECK CMD [\"floe\", \"healthcheck\"]")]
     Healthcheck(HealthcheckArgs),
@@ -143,6 +156,9 @@ pub struct QueryArgs {
     pub sql: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Time travel: the tables as they were at this snapshot id or RFC 3339 time.
+    #[arg(long, value_name = "SNAPSHOT_ID|TIME")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -193,4 +209,30 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some(n) => Ok(n),
         None => Err(format!("expected a size like 128MiB, got {s:?}")),
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ExpireArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Expire snapshots older than this (Iceberg's default, 5 days).
+    #[arg(long, value_name = "AGE", default_value = "5d", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+    /// Keep at least this many of the newest snapshots of the main branch.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain_last: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct OrphanArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Only files older than this; a younger unreferenced file may belong to a commit in flight.
+    #[arg(long, value_name = "AGE", default_value = "3d", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+}
+
+/// An age like `7d`, `36h` or `90min`.
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("expected an age like 7d or 12h, got {s:?}: {e}"))
 }

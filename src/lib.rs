@@ -30,4 +30,5 @@ pub mod retry;
 pub mod shutdown;
 pub mod silver;
 pub mod source;
+pub mod storage;
 pub mod telemetry;

@@ -105,7 +105,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             cmd::generate::run(&cfg, &opts, a.json)?;
         }
         Command::Query(a) => {
-            let batches = cmd::query::query(&cfg, &a.sql).await?;
+            let batches = cmd::query::query(&cfg, &a.sql, a.as_of.as_deref()).await?;
             cmd::query::print(&batches, a.format)?;
         }
         Command::Status(a) => {
@@ -122,6 +122,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 cmd::compact::print(&rows, a.lake.dry_run);
+            }
+        }
+        Command::ExpireSnapshots(a) => {
+            let rows = cmd::cleanup::expire_snapshots(&cfg, &a).await?;
+            if a.lake.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                cmd::cleanup::print_expiry(&rows);
+            }
+        }
+        Command::RemoveOrphans(a) => {
+            let rows = cmd::cleanup::orphans(&cfg, &a).await?;
+            if a.lake.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                cmd::cleanup::print_orphans(&rows);
             }
         }
         Command::Check => cmd::check::check(&cfg).await?,

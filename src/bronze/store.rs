@@ -60,38 +60,14 @@ impl BronzeStore {
     /// as the SDK would, `crate::aws`) and credentials from the standard AWS chain (object_store
     /// reads the same variables and container credentials the SDK does).
     pub fn open(url: &str, s3: &S3Settings) -> Result<Self> {
-        if let Some(path) = url.strip_prefix("file://") {
-            let root = PathBuf::from(path);
-            std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-            let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
-            return Ok(Self {
-                url: url.to_string(),
-                store: Arc::new(store),
-                prefix: ObjPath::default(),
-                local_root: Some(root),
-            });
+        let (store, prefix, local_root) = match crate::storage::open(url, s3)? {
+            Some(at) => at,
+            None => return Err(Error::invalid(format!("bronze location {url:?}: expected file:// or s3://"))),
+        };
+        if let Some(root) = &local_root {
+            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         }
-        if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let mut builder = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .with_virtual_hosted_style_request(!s3.path_style)
-                .with_allow_http(s3.allow_http);
-            if let Some(region) = &s3.region {
-                builder = builder.with_region(region);
-            }
-            if let Some(endpoint) = &s3.endpoint {
-                builder = builder.with_endpoint(endpoint);
-            }
-            let store = builder.build()?;
-            return Ok(Self {
-                url: url.to_string(),
-                store: Arc::new(store),
-                prefix: ObjPath::from(prefix),
-                local_root: None,
-            });
-        }
-        Err(Error::invalid(format!("bronze location {url:?}: expected file:// or s3://")))
+        Ok(Self { url: url.to_string(), store, prefix, local_root })
     }
 
     /// One listing under the prefix, before anything is read or written: a store that cannot

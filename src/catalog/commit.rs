@@ -20,11 +20,11 @@ use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 use super::handle::{FloeCatalog, PointerSwap};
-use super::rewrite::{FileChange, NotStaged};
 use super::pinned::PinnedBase;
 use super::progress::{Progress, progress};
+use super::rewrite::{FileChange, NotStaged};
 use crate::error::{Error, Result};
-use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
+use crate::model::{FRONTIER_PREFIX, Frontier, PROGRESS_MARKER, WATERMARK_PREFIX, Watermarks};
 
 /// What a commit does to the table's data.
 #[derive(Debug, Clone)]
@@ -140,7 +140,9 @@ impl Committer {
         let mut backoff = crate::retry::backoff(Duration::from_millis(40), Duration::from_secs(4));
         for attempt in 1..=COMMIT_ATTEMPTS {
             let table = self.catalog.load_table(&ident).await?;
-            if let Some(&snapshot_id) = unsure_snapshots.iter().find(|&&id| table.metadata().snapshot_by_id(id).is_some()) {
+            if let Some(&snapshot_id) =
+                unsure_snapshots.iter().find(|&&id| table.metadata().snapshot_by_id(id).is_some())
+            {
                 crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
                 return Ok(CommitOutcome::Committed { snapshot_id });
             }
@@ -215,7 +217,9 @@ impl Committer {
         match change {
             Change::Append(files) => {
                 let tx = Transaction::new(&base);
+                let mirror = progress_properties(&props);
                 let tx = tx.fast_append().add_data_files(files.clone()).set_snapshot_properties(props).apply(tx)?;
+                let tx = mirror.into_iter().fold(tx.update_table_properties(), |u, (k, v)| u.set(k, v)).apply(tx)?;
                 let pinned = PinnedBase::new(self.catalog.iceberg().as_ref(), base);
                 match tx.commit(&pinned).await {
                     Ok(table) => table.metadata().current_snapshot_id().map(Ok).ok_or_else(|| {
@@ -239,7 +243,9 @@ impl Committer {
                     Ok(PointerSwap::Moved) => {
                         // nothing references the staged metadata: remove it (its manifests stay
                         // as orphans for `floe remove-orphans`)
-                        let _ = base.file_io().delete(&staged.location).await;
+                        if let Err(e) = base.file_io().delete(&staged.location).await {
+                            tracing::debug!(file = %staged.location, error = %e, "could not delete a staged metadata file");
+                        }
                         Ok(Err(Refused::Moved))
                     }
                     Err(Error::Iceberg(e)) if crate::error::iceberg_is_transient(&e) => {
@@ -259,7 +265,9 @@ pub async fn carry_forward(catalog: &FloeCatalog, table: &Table, operation: &str
     let mut props = progress_summary(&progress(table), &Watermarks::new(), &Frontier::new());
     props.insert("floe.operation".to_string(), operation.to_string());
     let tx = Transaction::new(table);
+    let mirror = progress_properties(&props);
     let tx = tx.fast_append().set_snapshot_properties(props).apply(tx)?;
+    let tx = mirror.into_iter().fold(tx.update_table_properties(), |u, (k, v)| u.set(k, v)).apply(tx)?;
     Ok(tx.commit(catalog.iceberg().as_ref()).await?)
 }
 
@@ -270,6 +278,17 @@ fn progress_summary(now: &Progress, ends_at: &Watermarks, frontier: &Frontier) -
     props.extend(now.frontier.merged_with(frontier).to_summary());
     props.insert(PROGRESS_MARKER.to_string(), "1".to_string());
     props
+}
+
+/// The progress entries of a commit's summary, which every floe commit also writes into the
+/// table properties: a copy that survives another engine expiring every floe snapshot (read by
+/// `progress.rs` when no marked snapshot is left), updated in the same metadata version.
+pub(super) fn progress_properties(summary: &HashMap<String, String>) -> HashMap<String, String> {
+    summary
+        .iter()
+        .filter(|(k, _)| k.starts_with(WATERMARK_PREFIX) || k.starts_with(FRONTIER_PREFIX) || *k == PROGRESS_MARKER)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Remove files a commit wrote but will never commit. Failure only leaves an orphan file, which

@@ -5,7 +5,8 @@
 //! snapshot, not a walk over the ancestry, however old the table. Snapshots another engine wrote
 //! on top (a compaction, an append) carry no marker and are stepped over. Snapshots written before
 //! the marker existed carry a map each: without a marked snapshot the whole ancestry is read and
-//! the maximum per shard taken, as floe did then.
+//! the maximum per shard taken, as floe did then. Every floe commit also copies its progress into
+//! the table properties: when another engine's expiry left no marked snapshot, that copy is read.
 
 use iceberg::spec::TableMetadataRef;
 use iceberg::table::Table;
@@ -32,6 +33,7 @@ pub fn watermarks(table: &Table) -> Watermarks {
 }
 
 fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
+    let properties = meta.properties();
     let mut out = Progress::default();
     let Some(current) = meta.current_snapshot_id() else { return out };
     for snap in iceberg::util::snapshot::ancestors_of(meta, current) {
@@ -42,8 +44,16 @@ fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
         }
         out.frontier.absorb_summary(props);
         if props.contains_key(PROGRESS_MARKER) {
-            break;
+            return out;
         }
+    }
+    // No marked snapshot left: another engine expired them all. Every floe commit also wrote
+    // its progress into the table properties, in the same metadata version.
+    if properties.contains_key(PROGRESS_MARKER) {
+        for (key, value) in out.watermarks.absorb_summary(properties) {
+            tracing::warn!(table, key = %key, value = %value, "ignoring unparseable watermark property");
+        }
+        out.frontier.absorb_summary(properties);
     }
     out
 }

@@ -94,7 +94,9 @@ pub async fn stage(
         }
         let spec = meta
             .partition_spec_by_id(mf.partition_spec_id)
-            .ok_or_else(|| Error::invalid(format!("{ident}: manifest {} names unknown partition spec", mf.manifest_path)))?
+            .ok_or_else(|| {
+                Error::invalid(format!("{ident}: manifest {} names unknown partition spec", mf.manifest_path))
+            })?
             .clone();
         let manifest = mf.load_manifest(file_io).await?;
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
@@ -111,17 +113,17 @@ pub async fn stage(
                 ),
             };
             let file = entry.data_file().clone();
-            let data_sequence = entry
-                .sequence_number()
-                .ok_or_else(|| Error::invalid(format!("{ident}: live entry {} has no sequence number", file.file_path())))?;
+            let data_sequence = entry.sequence_number().ok_or_else(|| {
+                Error::invalid(format!("{ident}: live entry {} has no sequence number", file.file_path()))
+            })?;
             if change.remove.contains(file.file_path()) {
                 removed.insert(file.file_path().to_string());
                 collector.remove_file(&file, schema.clone(), spec.clone());
                 writer.add_delete_file(file, data_sequence, entry.file_sequence_number)?;
             } else {
-                let added_by = entry
-                    .snapshot_id()
-                    .ok_or_else(|| Error::invalid(format!("{ident}: live entry {} has no snapshot id", file.file_path())))?;
+                let added_by = entry.snapshot_id().ok_or_else(|| {
+                    Error::invalid(format!("{ident}: live entry {} has no snapshot id", file.file_path()))
+                })?;
                 totals.count(&file);
                 writer.add_existing_file(file, added_by, data_sequence, entry.file_sequence_number)?;
             }
@@ -163,6 +165,7 @@ pub async fn stage(
     list.add_manifests(manifests.into_iter())?;
     list.close().await?;
 
+    let mirror = super::commit::progress_properties(&props);
     let mut summary = props;
     summary.extend(collector.build());
     summary.extend(totals.summary(&parent.summary().additional_properties));
@@ -179,9 +182,12 @@ pub async fn stage(
         .clone()
         .into_builder(Some(base_location.to_string()))
         .set_branch_snapshot(snapshot, MAIN_BRANCH)?
+        .set_properties(mirror)?
         .build()?
         .metadata;
-    let location = MetadataLocation::from_str(base_location)?.with_new_metadata(&metadata);
+    // a new file name (next version, new UUID): `with_new_metadata` alone keeps the base's name,
+    // and writing there would truncate the metadata file every reader is pointed at
+    let location = MetadataLocation::from_str(base_location)?.with_next_version().with_new_metadata(&metadata);
     metadata.write_to(file_io, &location).await?;
     Ok(Ok(Staged { metadata, location: location.to_string(), snapshot_id }))
 }

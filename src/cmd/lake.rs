@@ -30,7 +30,21 @@ pub fn byte_bar(total: u64, args: &LakeArgs, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{binary_bytes}}/{{binary_total_bytes}} {what} · ETA {{eta}}");
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{binary_bytes}}/{{binary_total_bytes}} {what} · ETA {{eta}}"
+    );
     bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
+/// A counting spinner (manifests read), hidden like [`byte_bar`].
+pub fn count_bar(args: &LakeArgs, what: &str) -> ProgressBar {
+    if args.quiet || args.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    let template = format!("{{spinner}} [{{elapsed_precise}}] {{human_pos}} {what}");
+    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }

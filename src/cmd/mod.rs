@@ -1,7 +1,9 @@
 //! One file per subcommand. `run` is the composition root that wires the stages together;
 //! `present` is what `run` shows a person.
 
+pub mod as_of;
 pub mod check;
+pub mod cleanup;
 pub mod compact;
 pub mod generate;
 pub mod init;

@@ -5,21 +5,43 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use iceberg_datafusion::IcebergCatalogProvider;
+use iceberg_datafusion::{IcebergCatalogProvider, IcebergStaticTableProvider};
 
 use crate::cli::OutputFormat;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// Run `sql` and return its batches.
-pub async fn query(cfg: &Config, sql: &str) -> Result<Vec<RecordBatch>> {
-    let (catalog, _, _) = super::open::open_tables(cfg).await?;
-    let provider = IcebergCatalogProvider::try_new(catalog.iceberg().clone()).await?;
+/// Run `sql` and return its batches; with `as_of`, over the tables as they were then.
+pub async fn query(cfg: &Config, sql: &str, as_of: Option<&str>) -> Result<Vec<RecordBatch>> {
+    let (catalog, tables, _) = super::open::open_tables(cfg).await?;
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(&cfg.catalog.name, &cfg.catalog.namespace)
         .with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
-    ctx.register_catalog(&cfg.catalog.name, Arc::new(provider));
+    match as_of {
+        None => {
+            let provider = IcebergCatalogProvider::try_new(catalog.iceberg().clone()).await?;
+            ctx.register_catalog(&cfg.catalog.name, Arc::new(provider));
+        }
+        Some(when) => {
+            let idents: Vec<_> = tables.iter().flat_map(|t| [t.ident.clone(), t.bad_ident.clone()]).collect();
+            let loaded = futures::future::try_join_all(idents.iter().map(|i| catalog.load_table(i))).await?;
+            let pins = super::as_of::resolve(&loaded, when)?;
+            for (table, pin) in loaded.into_iter().zip(pins) {
+                let name = table.identifier().name().to_string();
+                match pin {
+                    Some(snapshot_id) => {
+                        let provider =
+                            IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot_id).await?;
+                        ctx.register_table(name.as_str(), Arc::new(provider))?;
+                    }
+                    None => {
+                        tracing::warn!(table = %name, as_of = when, "the table had no snapshot then; not queryable")
+                    }
+                }
+            }
+        }
+    }
     let df = ctx.sql(sql).await?;
     Ok(df.collect().await?)
 }

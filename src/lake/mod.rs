@@ -3,5 +3,11 @@
 //! `floe run`: the catalog's compare-and-swap orders them with the loader's commits.
 //!
 //! - [`compact`]: bin-pack small files per partition (a `replace` snapshot).
+//! - [`expire`]: remove old snapshots from the metadata, then the files only they referenced.
+//! - [`orphans`]: delete files under a table no snapshot references (older than a threshold).
+//! - [`reach`]: which files a set of snapshots references.
 
 pub mod compact;
+pub mod expire;
+pub mod orphans;
+pub mod reach;

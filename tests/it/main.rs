@@ -15,6 +15,7 @@ mod glue;
 mod golden;
 mod kinesis;
 mod kpl;
+mod lake;
 mod ops;
 mod pipeline;
 mod rest;
