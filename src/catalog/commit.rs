@@ -236,18 +236,10 @@ impl Committer {
                     Ok(staged) => staged,
                     Err(NotStaged::Gone(path)) => return Ok(Err(Refused::Gone(path))),
                 };
-                let expected = base.metadata_location().unwrap_or_default();
-                let ident = base.identifier();
-                match self.catalog.swap_metadata_pointer(ident, expected, &staged.location, &staged.metadata).await {
+                match self.catalog.commit_metadata(&base, &staged.metadata, staged.updates).await {
                     Ok(PointerSwap::Swapped) => Ok(Ok(staged.snapshot_id)),
-                    Ok(PointerSwap::Moved) => {
-                        // nothing references the staged metadata: remove it (its manifests stay
-                        // as orphans for `floe remove-orphans`)
-                        if let Err(e) = base.file_io().delete(&staged.location).await {
-                            tracing::debug!(file = %staged.location, error = %e, "could not delete a staged metadata file");
-                        }
-                        Ok(Err(Refused::Moved))
-                    }
+                    // the manifests staged for it stay as orphans for `floe remove-orphans`
+                    Ok(PointerSwap::Moved) => Ok(Err(Refused::Moved)),
                     Err(Error::Iceberg(e)) if crate::error::iceberg_is_transient(&e) => {
                         unsure.push(staged.snapshot_id);
                         Ok(Err(Refused::Unknown(e)))

@@ -14,12 +14,15 @@
 
 use std::sync::Arc;
 
+use std::str::FromStr;
+
 use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
-use iceberg::{Catalog, TableIdent};
+use iceberg::{Catalog, MetadataLocation, TableIdent, TableUpdate};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use super::glue::GlueCatalog;
+use super::rest_commit::RestEndpoint;
 use crate::error::{Error, Result};
 
 /// What a compare-and-swap of the metadata pointer did.
@@ -41,7 +44,7 @@ enum Pointer {
     },
     Glue(Arc<GlueCatalog>),
     /// REST catalogs take requirement-guarded updates instead (see the module docs).
-    Rest,
+    Rest(Arc<RestEndpoint>),
 }
 
 /// The catalog handle `open_catalog` returns.
@@ -56,7 +59,7 @@ impl std::fmt::Debug for FloeCatalog {
         let kind = match &self.pointer {
             Pointer::Sql { .. } => "sql",
             Pointer::Glue(_) => "glue",
-            Pointer::Rest => "rest",
+            Pointer::Rest(_) => "rest",
         };
         f.debug_struct("FloeCatalog").field("kind", &kind).finish()
     }
@@ -77,8 +80,8 @@ impl FloeCatalog {
         Self { iceberg: glue.clone(), pointer: Pointer::Glue(glue) }
     }
 
-    pub fn rest(iceberg: Arc<dyn Catalog>) -> Self {
-        Self { iceberg, pointer: Pointer::Rest }
+    pub fn rest(iceberg: Arc<dyn Catalog>, endpoint: RestEndpoint) -> Self {
+        Self { iceberg, pointer: Pointer::Rest(Arc::new(endpoint)) }
     }
 
     /// The catalog through Iceberg's own API (load, create, fast-append commits, DataFusion).
@@ -88,6 +91,37 @@ impl FloeCatalog {
 
     pub async fn load_table(&self, ident: &TableIdent) -> Result<Table> {
         Ok(self.iceberg.load_table(ident).await?)
+    }
+
+    /// Commit a metadata change floe built itself: `metadata` is `base`'s metadata with
+    /// `updates` applied. SQL and Glue: `metadata` is written as the next metadata file and the
+    /// pointer swapped from `base`'s; REST: `updates` are sent, guarded by `base`'s UUID and
+    /// `main` snapshot. `Moved`: someone committed since `base` was loaded; nothing changed.
+    pub async fn commit_metadata(
+        &self,
+        base: &Table,
+        metadata: &TableMetadata,
+        updates: Vec<TableUpdate>,
+    ) -> Result<PointerSwap> {
+        let ident = base.identifier();
+        if let Pointer::Rest(rest) = &self.pointer {
+            return rest.commit(base, updates).await;
+        }
+        let expected = base
+            .metadata_location()
+            .ok_or_else(|| Error::invalid(format!("{ident}: the loaded table has no metadata location")))?;
+        // a new file name (next version, new UUID): `with_new_metadata` alone keeps the base's
+        // name, and writing there would truncate the metadata file every reader is pointed at
+        let location = MetadataLocation::from_str(expected)?.with_next_version().with_new_metadata(metadata);
+        metadata.write_to(base.file_io(), &location).await?;
+        let location = location.to_string();
+        let swapped = self.swap_metadata_pointer(ident, expected, &location, metadata).await?;
+        if swapped == PointerSwap::Moved
+            && let Err(e) = base.file_io().delete(&location).await
+        {
+            tracing::debug!(file = %location, error = %e, "could not delete an unused metadata file");
+        }
+        Ok(swapped)
     }
 
     /// Make `new_location` (already written; its content is `metadata`) the table's current
@@ -123,7 +157,7 @@ impl FloeCatalog {
                 done.rows_affected() == 1
             }
             Pointer::Glue(glue) => glue.swap_metadata_pointer(ident, expected, new_location, metadata).await?,
-            Pointer::Rest => {
+            Pointer::Rest(_) => {
                 return Err(Error::invalid(format!(
                     "{ident}: a REST catalog commits requirement-guarded updates, not a metadata pointer swap"
                 )));

@@ -20,6 +20,7 @@ pub mod handle;
 pub mod open;
 mod pinned;
 pub mod progress;
+mod rest_commit;
 pub mod rewrite;
 pub mod setup;
 pub mod stats;

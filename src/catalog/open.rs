@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::rest_commit::RestEndpoint;
 use aws_config::SdkConfig;
 use iceberg::io::{FileIOBuilder, LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory};
 use iceberg::{CatalogBuilder, Runtime};
@@ -70,7 +71,9 @@ pub async fn open_catalog(cfg: &CatalogConfig, sdk: Option<&SdkConfig>) -> Resul
                 .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
                 .load(&cfg.name, props)
                 .await?;
-            Ok(FloeCatalog::rest(Arc::new(catalog)))
+            let warehouse = (!cfg.warehouse.is_empty()).then(|| cfg.warehouse.clone());
+            let endpoint = RestEndpoint::new(&cfg.uri, warehouse, cfg.token.clone());
+            Ok(FloeCatalog::rest(Arc::new(catalog), endpoint))
         }
         CatalogKind::Glue => {
             let sdk = sdk.ok_or_else(|| Error::invalid("catalog.type = \"glue\" needs the AWS SDK configuration"))?;

@@ -2,31 +2,31 @@
 //! files and add others in one snapshot (`replace` for compaction, `overwrite` for erasure and
 //! backfill). iceberg 0.10 only fast-appends and keeps its commit builder crate-private, so the
 //! snapshot is built here from the crate's public spec API — manifest writers, the manifest list
-//! writer, the snapshot and metadata builders — and written as a new metadata file; the caller
-//! makes it current with the catalog's compare-and-swap ([`super::FloeCatalog::swap_metadata_pointer`]).
+//! writer, the snapshot and metadata builders; the caller commits it with the catalog's
+//! compare-and-swap ([`super::FloeCatalog::commit_metadata`]).
 //!
 //! Every data manifest of the base snapshot is rewritten into one manifest per partition spec
 //! (the live files as `existing`, the removed ones as `deleted`): a maintenance commit also merges
 //! the small manifests each loader commit leaves, so the manifest list a reader plans from does
 //! not grow with the table's age. Delete manifests (another engine's) are kept as they are.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::str::FromStr;
-
-use iceberg::MetadataLocation;
+use iceberg::TableUpdate;
 use iceberg::spec::{
     DataFile, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestListWriter, ManifestWriter,
-    ManifestWriterBuilder, Operation, Snapshot, SnapshotSummaryCollector, Summary, TableMetadata,
+    ManifestWriterBuilder, Operation, Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector,
+    Summary, TableMetadata,
 };
 use iceberg::table::Table;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{Error, Result};
 
-/// A new metadata file, written, not yet current.
+/// A new snapshot, its manifests written, not yet committed: the table's metadata with it, and
+/// the same change as REST updates (see [`super::FloeCatalog::commit_metadata`]).
 #[derive(Debug)]
 pub struct Staged {
     pub metadata: TableMetadata,
-    pub location: String,
+    pub updates: Vec<TableUpdate>,
     pub snapshot_id: i64,
 }
 
@@ -181,15 +181,19 @@ pub async fn stage(
     let metadata = meta
         .clone()
         .into_builder(Some(base_location.to_string()))
-        .set_branch_snapshot(snapshot, MAIN_BRANCH)?
-        .set_properties(mirror)?
+        .set_branch_snapshot(snapshot.clone(), MAIN_BRANCH)?
+        .set_properties(mirror.clone())?
         .build()?
         .metadata;
-    // a new file name (next version, new UUID): `with_new_metadata` alone keeps the base's name,
-    // and writing there would truncate the metadata file every reader is pointed at
-    let location = MetadataLocation::from_str(base_location)?.with_next_version().with_new_metadata(&metadata);
-    metadata.write_to(file_io, &location).await?;
-    Ok(Ok(Staged { metadata, location: location.to_string(), snapshot_id }))
+    let updates = vec![
+        TableUpdate::AddSnapshot { snapshot },
+        TableUpdate::SetSnapshotRef {
+            ref_name: MAIN_BRANCH.to_string(),
+            reference: SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
+        },
+        TableUpdate::SetProperties { updates: mirror },
+    ];
+    Ok(Ok(Staged { metadata, updates, snapshot_id }))
 }
 
 /// A positive snapshot id the table does not have yet.

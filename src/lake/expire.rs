@@ -7,14 +7,12 @@
 //! that would otherwise leave only another engine's snapshots.
 
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::time::Duration;
 
 use futures::StreamExt;
-use iceberg::MetadataLocation;
-use iceberg::TableIdent;
 use iceberg::spec::{SnapshotRef, TableMetadata};
 use iceberg::table::Table;
+use iceberg::{TableIdent, TableUpdate};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
@@ -123,10 +121,8 @@ pub async fn expire(
             count(&mut report, &doomed);
             return Ok(report);
         }
-        let location = MetadataLocation::from_str(base_location)?.with_next_version().with_new_metadata(&new_meta);
-        new_meta.write_to(table.file_io(), &location).await?;
-        let location = location.to_string();
-        match catalog.swap_metadata_pointer(ident, base_location, &location, &new_meta).await? {
+        let updates = vec![TableUpdate::RemoveSnapshots { snapshot_ids: expired.clone() }];
+        match catalog.commit_metadata(&table, &new_meta, updates).await? {
             PointerSwap::Swapped => {
                 // the old table's metadata still knows the expired snapshots: read them from it
                 let doomed = doomed_files(&table, &new_meta, &expired, bar).await?;
@@ -135,9 +131,6 @@ pub async fn expire(
                 return Ok(report);
             }
             PointerSwap::Moved => {
-                if let Err(e) = table.file_io().delete(&location).await {
-                    tracing::debug!(file = %location, error = %e, "could not delete a staged metadata file");
-                }
                 tracing::debug!(table = %ident, "expiry: the table moved; planning again");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
