@@ -19,6 +19,7 @@ use crate::checkpoint::Checkpoints;
 use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::LocalCheckpoints;
 use crate::config::{CheckpointKind, Config, SourceKind};
+use crate::daemon::compaction::AutoCompact;
 use crate::daemon::pipelines::Pipelines;
 use crate::daemon::silver::{LoopControl, SilverLoop};
 use crate::daemon::spool::SpoolSource;
@@ -82,7 +83,9 @@ pub async fn run(
             sweep_interval: Some(cfg.silver.sweep_interval).filter(|d| !d.is_zero()),
         };
         let policy = CommitPolicy { interval: cfg.silver.commit_interval, max_bytes: cfg.silver.commit_max_bytes };
-        let silver = SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone(), policy };
+        let compaction = AutoCompact::new(&cfg.compaction, job.tables.len());
+        let silver =
+            SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone(), policy, compaction };
         let ctl = LoopControl {
             cancel: cancel.clone(),
             sources_idle: idle_rx,

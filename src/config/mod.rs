@@ -3,7 +3,7 @@
 //! applies: everything lives under one local directory (`./floe-data`).
 //!
 //! One file per section, each going raw (serde, `deny_unknown_fields`, named choices as enums)
-//! → validated: [`source`], [`bronze`], [`silver`], [`catalog`], [`aws`], [`checkpoint`],
+//! → validated: [`source`], [`bronze`], [`silver`], [`compaction`], [`catalog`], [`aws`], [`checkpoint`],
 //! [`ops`] (metrics and shutdown). [`env`] maps `FLOE_…` variables onto keys; [`values`] reads
 //! durations, sizes and counts with errors that name the file and the key.
 
@@ -11,6 +11,7 @@ pub mod aws;
 pub mod bronze;
 pub mod catalog;
 pub mod checkpoint;
+pub mod compaction;
 pub mod env;
 mod ops;
 pub mod silver;
@@ -27,6 +28,7 @@ pub use aws::AwsSettings;
 pub use bronze::{BronzeConfig, BronzeFormat};
 pub use catalog::{CatalogConfig, CatalogKind};
 pub use checkpoint::{CheckpointKind, LeaseSettings};
+pub use compaction::CompactionConfig;
 pub use env::{KEYS, env_name};
 pub use silver::SilverConfig;
 pub use source::{ConsumerKind, SourceConfig, SourceKind, StartPosition};
@@ -47,6 +49,8 @@ struct RawConfig {
     #[serde(default)]
     silver: silver::RawSilver,
     #[serde(default)]
+    compaction: compaction::RawCompaction,
+    #[serde(default)]
     catalog: catalog::RawCatalog,
     #[serde(default)]
     checkpoint: checkpoint::RawCheckpoint,
@@ -65,6 +69,7 @@ pub struct Config {
     pub source: SourceConfig,
     pub bronze: BronzeConfig,
     pub silver: SilverConfig,
+    pub compaction: CompactionConfig,
     pub catalog: CatalogConfig,
     pub aws: AwsSettings,
     pub checkpoint_path: PathBuf,
@@ -141,6 +146,7 @@ fn validate(raw: RawConfig, v: &Origin, o: &Overrides, aws_env: &aws::AwsEnv) ->
     let source = raw.source.validate(v, &warehouse, o.spool.clone())?;
     let bronze = raw.bronze.validate(v, &warehouse, o.bronze_format.clone())?;
     let silver = raw.silver.validate(v)?;
+    let compaction = raw.compaction.validate(v)?;
     let aws = raw.aws.validate(v, aws_env)?;
     let catalog = raw.catalog.validate(v, &warehouse, &aws)?;
     let (checkpoint, checkpoint_path) = raw.checkpoint.validate(v, &warehouse, source.kind)?;
@@ -151,6 +157,7 @@ fn validate(raw: RawConfig, v: &Origin, o: &Overrides, aws_env: &aws::AwsEnv) ->
         source,
         bronze,
         silver,
+        compaction,
         catalog,
         aws,
         checkpoint_path,

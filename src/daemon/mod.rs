@@ -8,6 +8,7 @@
 //!   committer, with back-off on passing failures.
 //! - [`readiness`]: what `/readyz` is told (catalog answering, lease table, stuck shards).
 
+pub mod compaction;
 pub mod kinesis;
 pub mod pipelines;
 pub mod readiness;

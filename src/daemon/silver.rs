@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::compaction::AutoCompact;
 use crate::catalog::Committer;
 use crate::catalog::commit::CommitOutcome;
 use crate::error::{Error, Result};
@@ -41,6 +42,8 @@ pub struct SilverLoop {
     pub committer: Committer,
     pub counters: Arc<Counters>,
     pub policy: CommitPolicy,
+    /// Compaction between commits (`None`: off).
+    pub compaction: Option<AutoCompact>,
 }
 
 /// What one step of one table did.
@@ -87,6 +90,18 @@ impl SilverLoop {
                 // an idle table's empty commit is dropped: the next round loads the tables afresh
                 if slot.as_ref().is_some_and(PendingCommit::is_empty) {
                     *slot = None;
+                }
+            }
+            // between commits: no table of this loop has rows gathered that a compaction could
+            // be planned under
+            if let Some(auto) = &self.compaction
+                && failure.is_none()
+                && !stopping
+            {
+                let idle: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].is_none()).collect();
+                for i in idle {
+                    let m = &self.job.tables[i].managed;
+                    auto.maybe(&self.committer, i, [&m.ident, &m.bad_ident]).await;
                 }
             }
             match failure {

@@ -308,3 +308,48 @@ fn compaction_expiry_and_orphans_on_glue() {
     let summary = json(&aws.run_ok(&["run", "--until-idle", "--json"]));
     assert_eq!(n(&summary["counters"]["silver_records_in"]), 0, "{summary}");
 }
+
+/// `floe run` compacts between its own commits once `compaction.interval` has passed.
+#[test]
+fn the_running_loader_compacts_between_its_commits() {
+    let lake = Lake::new();
+    std::fs::create_dir_all(lake.spool()).unwrap();
+    let log_path = lake.dir.path().join("daemon.log");
+    let _daemon = Daemon(
+        lake.floe()
+            .args(["run"])
+            .env("FLOE_SILVER_COMMIT_INTERVAL", "0s")
+            .env("FLOE_COMPACTION_INTERVAL", "2s")
+            .env("FLOE_COMPACTION_MIN_FILES", "3")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let files = 8;
+    for f in 0..files {
+        let lines: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    r#"{{"event_id":"00000000-0000-4000-8000-{:012x}","collector_tstamp":"{ts}","event":"page_view","platform":"web"}}"#,
+                    f * 40 + i
+                )
+            })
+            .collect();
+        let tmp = lake.dir.path().join("next.tmp");
+        std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
+        std::fs::rename(&tmp, lake.spool().join(format!("f{f:02}.ndjson"))).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let total = (files * 40) as u64;
+    wait_for("the loader to load and compact", Duration::from_secs(120), || {
+        std::fs::read_to_string(&log_path).unwrap_or_default().contains("compacted") && count(&lake) >= total
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let py = py_read(&lake);
+    assert_eq!(n(&py["events_rows"]), total);
+    assert_eq!(n(&py["events_distinct_ids"]), total);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains("ERROR") && !log.contains("failed"), "{log}");
+}
