@@ -70,6 +70,13 @@ pub enum Command {
         after_help = "Examples:\n  floe compact --dry-run                      # what would be rewritten\n  floe compact --table events --target-file-size 256MiB\n  floe compact --partition event_date=2026-11-30 --json"
     )]
     Compact(CompactArgs),
+    /// Run the silver transform again over the bronze of a range of days: fill in what is
+    /// missing (default), or with --overwrite replace those days' partitions by freshly
+    /// transformed rows (after fixing sql/). Safe beside `floe run`.
+    #[command(
+        after_help = "Examples:\n  floe backfill --from 2026-11-28 --to 2026-11-30 --dry-run\n  floe backfill --from 2026-11-30 --to 2026-11-30 --overwrite --table events"
+    )]
+    Backfill(BackfillArgs),
     /// Remove old snapshots from each table's metadata, then delete the manifests and data files
     /// only they referenced. Keeps every branch and tag head, the newest N, and the newest snapshot
     /// with floe's progress. Safe beside `floe run`.
@@ -235,4 +242,32 @@ pub struct OrphanArgs {
 /// An age like `7d`, `36h` or `90min`.
 fn parse_age(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("expected an age like 7d or 12h, got {s:?}: {e}"))
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// Only this table (and its bad-rows table) [default: every floe table]
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// First day (UTC) of the range: YYYY-MM-DD.
+    #[arg(long, value_name = "DAY", value_parser = parse_day)]
+    pub from: chrono::NaiveDate,
+    /// Last day (UTC) of the range, included: YYYY-MM-DD.
+    #[arg(long, value_name = "DAY", value_parser = parse_day)]
+    pub to: chrono::NaiveDate,
+    /// Replace the range's partitions (table and bad rows) with the freshly transformed rows.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print what would be added or replaced; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| format!("expected a day like 2026-11-30, got {s:?}: {e}"))
 }

@@ -124,6 +124,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 cmd::compact::print(&rows, a.lake.dry_run);
             }
         }
+        Command::Backfill(a) => {
+            let rows = cmd::backfill::run(&cfg, &a).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                cmd::backfill::print(&rows);
+            }
+        }
         Command::ExpireSnapshots(a) => {
             let rows = cmd::cleanup::expire_snapshots(&cfg, &a).await?;
             if a.lake.json {

@@ -2,6 +2,7 @@
 //! `present` is what `run` shows a person.
 
 pub mod as_of;
+pub mod backfill;
 pub mod check;
 pub mod cleanup;
 pub mod compact;

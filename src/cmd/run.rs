@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::S3Settings;
 use crate::bronze::store::BronzeStore;
 use crate::catalog::Committer;
+use crate::catalog::setup::ManagedTable;
 use crate::checkpoint::Checkpoints;
 use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::LocalCheckpoints;
@@ -47,6 +48,24 @@ pub struct RunSummary {
     pub counters: CountersSnapshot,
 }
 
+/// The silver job over `tables`, as configured (shared with `floe backfill`).
+pub fn silver_job(cfg: &Config, store: BronzeStore, tables: Vec<ManagedTable>) -> Result<SilverJob> {
+    let mut jobs = Vec::new();
+    for managed in tables {
+        let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
+        let decoder = Decoder::for_table(&managed.def, cfg.silver.max_record_bytes);
+        jobs.push(TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory));
+    }
+    Ok(SilverJob {
+        store,
+        stream: cfg.source.stream.clone(),
+        tables: jobs,
+        budget: Budget { max_objects: cfg.silver.batch_max_objects, max_bytes: cfg.silver.batch_max_bytes },
+        horizon_hours: (cfg.silver.discovery_horizon.as_secs() / 3600).max(1) as i64,
+        sweep_interval: Some(cfg.silver.sweep_interval).filter(|d| !d.is_zero()),
+    })
+}
+
 /// Run until cancelled or (with `until_idle`) until drained and caught up. `readiness`, when
 /// given, is kept up to date with whether the catalog answers.
 pub async fn run(
@@ -68,20 +87,7 @@ pub async fn run(
             let probe = tables.iter().map(|t| t.ident.clone()).collect::<Vec<_>>();
             tokio::spawn(crate::daemon::readiness::watch_catalog(catalog.clone(), probe, r, cancel.clone()));
         }
-        let mut jobs = Vec::new();
-        for managed in tables {
-            let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
-            let decoder = Decoder::for_table(&managed.def, cfg.silver.max_record_bytes);
-            jobs.push(TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory));
-        }
-        let job = SilverJob {
-            store: store.clone(),
-            stream: cfg.source.stream.clone(),
-            tables: jobs,
-            budget: Budget { max_objects: cfg.silver.batch_max_objects, max_bytes: cfg.silver.batch_max_bytes },
-            horizon_hours: (cfg.silver.discovery_horizon.as_secs() / 3600).max(1) as i64,
-            sweep_interval: Some(cfg.silver.sweep_interval).filter(|d| !d.is_zero()),
-        };
+        let job = silver_job(cfg, store.clone(), tables)?;
         let policy = CommitPolicy { interval: cfg.silver.commit_interval, max_bytes: cfg.silver.commit_max_bytes };
         let compaction = AutoCompact::new(&cfg.compaction, job.tables.len());
         let silver =

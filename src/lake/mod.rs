@@ -2,12 +2,16 @@
 //! (or one pointer swap) built by `catalog::commit`/`catalog::rewrite`, so each is safe beside
 //! `floe run`: the catalog's compare-and-swap orders them with the loader's commits.
 //!
+//! - [`backfill`]: the silver transform again over the bronze of a range of days (fill or overwrite).
 //! - [`compact`]: bin-pack small files per partition (a `replace` snapshot).
+//! - [`days`]: day partitions of a range (which rows, which files).
 //! - [`expire`]: remove old snapshots from the metadata, then the files only they referenced.
 //! - [`orphans`]: delete files under a table no snapshot references (older than a threshold).
 //! - [`reach`]: which files a set of snapshots references.
 
+pub mod backfill;
 pub mod compact;
+pub mod days;
 pub mod expire;
 pub mod orphans;
 pub mod reach;

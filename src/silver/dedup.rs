@@ -226,14 +226,19 @@ pub fn kept_time_range(result: &[RecordBatch], def: &DedupDef) -> Result<Option<
 
 /// Rows the SQL kept whose key is committed already become `duplicate_committed` drops.
 pub fn mark_committed(result: Vec<RecordBatch>, state: &DedupState) -> Result<(Vec<RecordBatch>, u64)> {
+    mark_seen(result, state.key(), |k| state.contains(k))
+}
+
+/// Rows the SQL kept whose `key` column value is `seen` become `duplicate_committed` drops.
+pub fn mark_seen(result: Vec<RecordBatch>, key: &str, seen: impl Fn(&str) -> bool) -> Result<(Vec<RecordBatch>, u64)> {
     let mut marked = 0u64;
     let mut out = Vec::with_capacity(result.len());
     for b in result {
-        let keys = string_column(&b, state.key())?;
+        let keys = string_column(&b, key)?;
         let reason = downcast::<StringArray>(column(&b, REASON)?)?;
         let detail = downcast::<StringArray>(column(&b, DETAIL)?)?;
         let hits: Vec<bool> =
-            (0..b.num_rows()).map(|i| reason.is_null(i) && keys.is_valid(i) && state.contains(keys.value(i))).collect();
+            (0..b.num_rows()).map(|i| reason.is_null(i) && keys.is_valid(i) && seen(keys.value(i))).collect();
         if !hits.contains(&true) {
             out.push(b);
             continue;
@@ -245,7 +250,7 @@ pub fn mark_committed(result: Vec<RecordBatch>, state: &DedupState) -> Result<(V
         let new_detail: StringArray = (0..b.num_rows())
             .map(|i| {
                 if hits[i] {
-                    Some(format!("{}: {}", state.key(), keys.value(i)))
+                    Some(format!("{key}: {}", keys.value(i)))
                 } else {
                     detail.is_valid(i).then(|| detail.value(i).to_string())
                 }

@@ -36,6 +36,8 @@ pub struct TableJob {
     /// The committed ids (tables with a `[dedup]` section), kept across batches; the silver loop
     /// tells it about each commit it makes.
     pub dedup: Option<Mutex<DedupState>>,
+    /// `silver.dedup_lookback`: how far back a re-send is still dropped.
+    pub lookback: Duration,
     /// When this table's bronze was last listed in full (the sweep; `None`: not yet).
     last_sweep: std::sync::Mutex<Option<Instant>>,
 }
@@ -43,7 +45,7 @@ pub struct TableJob {
 impl TableJob {
     pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, lookback: Duration, budget: u64) -> Self {
         let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget)));
-        Self { managed, decoder, transform, dedup, last_sweep: std::sync::Mutex::new(None) }
+        Self { managed, decoder, transform, dedup, lookback, last_sweep: std::sync::Mutex::new(None) }
     }
 }
 

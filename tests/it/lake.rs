@@ -353,3 +353,73 @@ fn the_running_loader_compacts_between_its_commits() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(!log.contains("ERROR") && !log.contains("failed"), "{log}");
 }
+
+#[test]
+fn backfill_fills_a_deleted_day_and_overwrite_replaces_exactly_its_days() {
+    let lake = Lake::new();
+    lake.generate(8_000, 2, 0.02, 0.02, 3);
+    lake.run_ok(&["run", "--until-idle"]);
+    let days = per_day(&lake, None);
+    let before = py_read(&lake);
+    let day = |i: usize| days[i]["day"].as_str().unwrap()[..10].to_string();
+    let (first, last) = (day(0), day(days.len() - 1));
+
+    // a complete table: nothing to add
+    let r = json(&lake.run_ok(&["backfill", "--from", &first, "--to", &last, "--json"]));
+    assert_eq!(n(&r[0]["rows_added"]), 0, "{r}");
+    assert_eq!(n(&r[0]["bad_rows_added"]), 0, "{r}");
+    assert_eq!(py_read(&lake)["event_ids"], before["event_ids"]);
+
+    // another writer deletes a whole day; the backfill brings exactly it back
+    let gone = day(1);
+    let next = (chrono::NaiveDate::parse_from_str(&gone, "%Y-%m-%d").unwrap() + chrono::Days::new(1)).to_string();
+    let filter = format!("collector_tstamp >= '{gone}T00:00:00+00:00' and collector_tstamp < '{next}T00:00:00+00:00'");
+    reader_with(
+        "pyiceberg_delete_sql.py",
+        &[lake.catalog_db().as_os_str(), lake.warehouse().join("warehouse").as_os_str(), filter.as_ref()],
+    );
+    assert_eq!(per_day(&lake, None).len(), days.len() - 1, "the day is gone");
+    let dry = json(&lake.run_ok(&["backfill", "--from", &gone, "--to", &gone, "--dry-run", "--json"]));
+    assert_eq!(dry[0]["rows_added"], days[1]["n"], "{dry}");
+    assert_eq!(per_day(&lake, None).len(), days.len() - 1, "a dry run adds nothing");
+    let r = json(&lake.run_ok(&["backfill", "--from", &gone, "--to", &gone, "--json"]));
+    assert_eq!(r[0]["rows_added"], days[1]["n"], "{r}");
+    assert_eq!(per_day(&lake, None), days);
+    assert_eq!(py_read(&lake)["event_ids"], before["event_ids"]);
+
+    // a changed transform, re-run over one day with --overwrite: that day changes, no other
+    let sql_dir = lake.dir.path().join("sql");
+    std::fs::create_dir_all(&sql_dir).unwrap();
+    let sql = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/events.sql")).unwrap();
+    let changed = sql.replace("lower(trim(platform))", "upper(trim(platform))");
+    assert_ne!(sql, changed);
+    std::fs::write(sql_dir.join("events.sql"), changed).unwrap();
+    let target = day(2);
+    let out = lake
+        .floe()
+        .env("FLOE_SILVER_SQL_DIR", &sql_dir)
+        .args(["backfill", "--from", &target, "--to", &target, "--overwrite", "--json"])
+        .output()
+        .unwrap();
+    crate::support::assert_success(&out, &["backfill --overwrite"]);
+    let r = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(r[0]["rows_added"], days[2]["n"], "{r}");
+    assert_eq!(n(&r[0]["ids_no_longer_present"]), 0, "{r}");
+    assert!(n(&r[0]["files_replaced"]) >= 1, "{r}");
+    assert_eq!(per_day(&lake, None), days, "the same rows per day");
+    assert_eq!(py_read(&lake)["event_ids"], before["event_ids"], "the same ids, each once");
+    let upper = lake.query(
+        "SELECT CAST(date_trunc('day', collector_tstamp) AS VARCHAR) AS day, count(*) AS n FROM events \
+         WHERE platform = upper(platform) GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(upper.len(), 1, "only the overwritten day has the new transform's rows: {upper:?}");
+    assert_eq!((&upper[0]["day"], &upper[0]["n"]), (&days[2]["day"], &days[2]["n"]));
+    // the loader's progress is untouched: a restart reads nothing
+    let summary = json(&lake.run_ok(&["run", "--until-idle", "--json"]));
+    assert_eq!(n(&summary["counters"]["silver_records_in"]), 0, "{summary}");
+    // bad operator input
+    let out = lake.floe().args(["backfill", "--from", "2026-12-02", "--to", "2026-12-01"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is after --to"));
+    let out = lake.floe().args(["backfill", "--from", "yesterday", "--to", "2026-12-01"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected a day like"));
+}
