@@ -77,6 +77,12 @@ pub enum Command {
         after_help = "Examples:\n  floe backfill --from 2026-11-28 --to 2026-11-30 --dry-run\n  floe backfill --from 2026-11-30 --to 2026-11-30 --overwrite --table events"
     )]
     Backfill(BackfillArgs),
+    /// Erase a person: remove their rows from the tables, the bad rows and bronze (copy-on-write),
+    /// expire the history that still references the old files and delete those files.
+    #[command(
+        after_help = "Examples:\n  floe forget --where \"user_id = 'u-123'\" --dry-run\n  floe forget --where \"user_id IN ('u-1', 'u-2')\"\n  floe forget --ids-file requests.txt --column user_id   # one value per line"
+    )]
+    Forget(ForgetArgs),
     /// Remove old snapshots from each table's metadata, then delete the manifests and data files
     /// only they referenced. Keeps every branch and tag head, the newest N, and the newest snapshot
     /// with floe's progress. Safe beside `floe run`.
@@ -270,4 +276,35 @@ pub struct BackfillArgs {
 fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|e| format!("expected a day like 2026-11-30, got {s:?}: {e}"))
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["where", "ids_file"])))]
+pub struct ForgetArgs {
+    /// Which rows: `column = 'value'` or `column IN ('a', 'b')` (joined by OR, one column).
+    #[arg(long = "where", value_name = "CONDITION")]
+    pub r#where: Option<String>,
+    /// A request file: one value of --column per line.
+    #[arg(long, value_name = "FILE")]
+    pub ids_file: Option<PathBuf>,
+    /// The column the request file's values are in.
+    #[arg(long, default_value = "user_id", requires = "ids_file")]
+    pub column: String,
+    /// Only this table (and its bad-rows table) [default: every floe table]
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// Leave bronze as it is.
+    #[arg(long)]
+    pub no_bronze: bool,
+    /// Do not expire the history: the old files stay (readable by time travel) until the next
+    /// `floe expire-snapshots`.
+    #[arg(long)]
+    pub keep_history: bool,
+    /// Count what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub quiet: bool,
 }

@@ -132,6 +132,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 cmd::backfill::print(&rows);
             }
         }
+        Command::Forget(a) => {
+            let report = cmd::forget::run(&cfg, &a).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                cmd::forget::print(&report);
+            }
+        }
         Command::ExpireSnapshots(a) => {
             let rows = cmd::cleanup::expire_snapshots(&cfg, &a).await?;
             if a.lake.json {

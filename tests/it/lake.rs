@@ -423,3 +423,62 @@ fn backfill_fills_a_deleted_day_and_overwrite_replaces_exactly_its_days() {
     let out = lake.floe().args(["backfill", "--from", "yesterday", "--to", "2026-12-01"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a day like"));
 }
+
+#[test]
+fn forget_leaves_no_matching_row_in_any_file_and_touches_nothing_else() {
+    let lake = Lake::new();
+    lake.generate(3_000, 2, 0.0, 0.0, 9);
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let who = "u-erase-me-7f3a";
+    let event = |n: u32, user: &str| {
+        format!(
+            r#"{{"event_id":"00000000-0000-4000-9000-{n:012x}","collector_tstamp":"{ts}","event":"page_view","platform":"web","user_id":"{user}"}}"#
+        )
+    };
+    let mut lines: Vec<String> = (0..3).map(|i| event(i, who)).collect();
+    lines.extend((10..20).map(|i| event(i, "u-keep")));
+    // a bad row holding the person's id in its raw bytes
+    lines.push(format!(
+        r#"{{"event_id":"not-a-uuid","collector_tstamp":"{ts}","event":"x","platform":"web","user_id":"{who}"}}"#
+    ));
+    std::fs::write(lake.spool().join("people.ndjson"), lines.join("\n") + "\n").unwrap();
+    lake.run_ok(&["run", "--until-idle"]);
+    lake.run_ok(&["compact"]);
+    let rows = lake.query_u64("SELECT count(*) FROM events");
+    let bad = lake.query_u64("SELECT count(*) FROM events_bad");
+    let before = py_read(&lake);
+    let holders = |dir: &Path| -> Vec<Value> {
+        reader_with("find_value.py", &[dir.as_os_str(), who.as_ref()]).as_array().unwrap().clone()
+    };
+    let (tables_dir, bronze_dir) = (lake.warehouse().join("warehouse"), lake.warehouse().join("bronze"));
+    assert!(!holders(&tables_dir).is_empty() && !holders(&bronze_dir).is_empty(), "the person is in the lake");
+
+    let dry = json(&lake.run_ok(&["forget", "--where", &format!("user_id = '{who}'"), "--dry-run", "--json"]));
+    assert_eq!(n(&dry["tables"][0]["rows_removed"]), 3, "{dry}");
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), rows, "a dry run removes nothing");
+
+    let report = json(&lake.run_ok(&["forget", "--where", &format!("user_id = '{who}'"), "--json"]));
+    assert_eq!(n(&report["tables"][0]["rows_removed"]), 3, "{report}");
+    assert_eq!(n(&report["tables"][1]["rows_removed"]), 1, "the bad row: {report}");
+    assert!(n(&report["bronze"]["records_removed"]) >= 4, "{report}");
+    assert_eq!(lake.query_u64(&format!("SELECT count(*) FROM events WHERE user_id = '{who}'")), 0);
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), rows - 3, "other rows untouched");
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events_bad"), bad - 1);
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events WHERE user_id = 'u-keep'"), 10);
+    let after = py_read(&lake);
+    let gone: Vec<String> = (0..3u32).map(|i| format!("00000000-0000-4000-9000-{i:012x}")).collect();
+    let mut expected: Vec<Value> =
+        before["event_ids"].as_array().unwrap().iter().filter(|v| !gone.iter().any(|g| v == &g)).cloned().collect();
+    expected.sort_by_key(|v| v.as_str().unwrap().to_string());
+    assert_eq!(after["event_ids"].as_array().unwrap(), &expected);
+    assert_eq!(after["watermarks"], before["watermarks"], "progress untouched");
+    assert_eq!(holders(&tables_dir), Vec::<Value>::new(), "no table file, manifest or metadata file holds the person");
+    assert_eq!(holders(&bronze_dir), Vec::<Value>::new(), "no bronze object holds the person");
+    // and the loader reads nothing again
+    let summary = json(&lake.run_ok(&["run", "--until-idle", "--json"]));
+    assert_eq!(n(&summary["counters"]["silver_records_in"]), 0, "{summary}");
+    // a condition floe cannot apply is refused
+    let out = lake.floe().args(["forget", "--where", "user_id > 'a'"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expected column = 'value'"), "{err}");
+}
