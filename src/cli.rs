@@ -83,6 +83,13 @@ pub enum Command {
         after_help = "Examples:\n  floe forget --where \"user_id = 'u-123'\" --dry-run\n  floe forget --where \"user_id IN ('u-1', 'u-2')\"\n  floe forget --ids-file requests.txt --column user_id   # one value per line"
     )]
     Forget(ForgetArgs),
+    /// Where one event is: its row and data file and the snapshot that added it, the bronze
+    /// records that carried it (object and position) and what became of each — the row, a dedup
+    /// drop, a bad row with its reason.
+    #[command(
+        after_help = "Examples:\n  floe explain 6f1c3e2a-8d7b-4a51-9c0e-2b7d1f4a9e33\n  floe explain 6f1c… --since 2026-11-30 --json"
+    )]
+    Explain(ExplainArgs),
     /// Remove old snapshots from each table's metadata, then delete the manifests and data files
     /// only they referenced. Keeps every branch and tag head, the newest N, and the newest snapshot
     /// with floe's progress. Safe beside `floe run`.
@@ -307,4 +314,18 @@ pub struct ForgetArgs {
     pub json: bool,
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The event's id (the table's dedup key).
+    pub event_id: String,
+    /// The table [default: the first floe table, `events`]
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// Where to start searching bronze for an event with no row (a bad row) [default: all of it]
+    #[arg(long, value_name = "DAY", value_parser = parse_day)]
+    pub since: Option<chrono::NaiveDate>,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -140,6 +140,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 cmd::forget::print(&report);
             }
         }
+        Command::Explain(a) => {
+            let e = cmd::explain::run(&cfg, &a).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                cmd::explain::print(&e);
+            }
+        }
         Command::ExpireSnapshots(a) => {
             let rows = cmd::cleanup::expire_snapshots(&cfg, &a).await?;
             if a.lake.json {

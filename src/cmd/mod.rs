@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod check;
 pub mod cleanup;
 pub mod compact;
+pub mod explain;
 pub mod forget;
 pub mod generate;
 pub mod init;

@@ -6,6 +6,7 @@
 //! - [`compact`]: bin-pack small files per partition (a `replace` snapshot).
 //! - [`days`]: day partitions of a range (which rows, which files).
 //! - [`expire`]: remove old snapshots from the metadata, then the files only they referenced.
+//! - [`explain`]: where one event is (row, data file, snapshot, bronze records, bad rows).
 //! - [`forget`]: erasure — a person's rows out of the tables, bad rows and bronze, files deleted.
 //! - [`orphans`]: delete files under a table no snapshot references (older than a threshold).
 //! - [`reach`]: which files a set of snapshots references.
@@ -14,6 +15,7 @@ pub mod backfill;
 pub mod compact;
 pub mod days;
 pub mod expire;
+pub mod explain;
 pub mod forget;
 pub mod orphans;
 pub mod reach;

@@ -482,3 +482,34 @@ fn forget_leaves_no_matching_row_in_any_file_and_touches_nothing_else() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("expected column = 'value'"), "{err}");
 }
+
+#[test]
+fn explain_finds_the_row_its_bronze_records_the_dedup_drop_and_the_bad_row() {
+    let lake = Lake::new();
+    std::fs::create_dir_all(lake.spool()).unwrap();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let id = "00000000-0000-4000-a000-00000000e001";
+    let bad_id = "00000000-0000-4000-a000-00000000e0ba";
+    let line = |id: &str, when: &str| {
+        format!(r#"{{"event_id":"{id}","collector_tstamp":"{when}","event":"page_view","platform":"web"}}"#)
+    };
+    let lines = [line(id, &ts), line(bad_id, "not a time"), line(id, &ts)];
+    std::fs::write(lake.spool().join("a.ndjson"), lines.join("\n") + "\n").unwrap();
+    lake.run_ok(&["run", "--until-idle"]);
+
+    let e = json(&lake.run_ok(&["explain", id, "--json"]));
+    assert_eq!(e["rows"].as_array().unwrap().len(), 1, "{e}");
+    assert!(e["rows"][0]["data_file"].as_str().unwrap().ends_with(".parquet"), "{e}");
+    assert!(e["rows"][0]["added_by_snapshot"].as_i64().is_some(), "{e}");
+    let outcomes: Vec<&str> = e["bronze"].as_array().unwrap().iter().map(|b| b["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["row", "dedup_drop"], "{e}");
+    assert_eq!(e["bronze"][0]["position"], 0);
+    assert_eq!(e["bronze"][1]["position"], 2);
+
+    let b = json(&lake.run_ok(&["explain", bad_id, "--json"]));
+    assert!(b["rows"].as_array().unwrap().is_empty(), "{b}");
+    assert_eq!(b["bad_rows"][0]["reason"], "invalid_timestamp", "{b}");
+    assert_eq!(b["bronze"][0]["outcome"], "bad_row", "{b}");
+    let text = lake.run_ok(&["explain", bad_id]);
+    assert!(text.contains("bad row in floe.events_bad: invalid_timestamp"), "{text}");
+}
