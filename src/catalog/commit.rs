@@ -21,10 +21,10 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 use super::handle::{FloeCatalog, PointerSwap};
 use super::pinned::PinnedBase;
-use super::progress::{Progress, progress};
+use super::progress::{Progress, progress, progress_properties};
 use super::rewrite::{FileChange, NotStaged};
 use crate::error::{Error, Result};
-use crate::model::{FRONTIER_PREFIX, Frontier, PROGRESS_MARKER, WATERMARK_PREFIX, Watermarks};
+use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
 
 /// What a commit does to the table's data.
 #[derive(Debug, Clone)]
@@ -270,17 +270,6 @@ fn progress_summary(now: &Progress, ends_at: &Watermarks, frontier: &Frontier) -
     props.extend(now.frontier.merged_with(frontier).to_summary());
     props.insert(PROGRESS_MARKER.to_string(), "1".to_string());
     props
-}
-
-/// The progress entries of a commit's summary, which every floe commit also writes into the
-/// table properties: a copy that survives another engine expiring every floe snapshot (read by
-/// `progress.rs` when no marked snapshot is left), updated in the same metadata version.
-pub(super) fn progress_properties(summary: &HashMap<String, String>) -> HashMap<String, String> {
-    summary
-        .iter()
-        .filter(|(k, _)| k.starts_with(WATERMARK_PREFIX) || k.starts_with(FRONTIER_PREFIX) || *k == PROGRESS_MARKER)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Remove files a commit wrote but will never commit. Failure only leaves an orphan file, which

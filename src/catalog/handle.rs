@@ -105,7 +105,8 @@ impl FloeCatalog {
     ) -> Result<PointerSwap> {
         let ident = base.identifier();
         if let Pointer::Rest(rest) = &self.pointer {
-            return rest.commit(base, updates).await;
+            let applied = rest.commit(base, updates).await?;
+            return Ok(if applied { PointerSwap::Swapped } else { PointerSwap::Moved });
         }
         let expected = base
             .metadata_location()

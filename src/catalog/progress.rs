@@ -8,10 +8,12 @@
 //! the maximum per shard taken, as floe did then. Every floe commit also copies its progress into
 //! the table properties: when another engine's expiry left no marked snapshot, that copy is read.
 
+use std::collections::HashMap;
+
 use iceberg::spec::TableMetadataRef;
 use iceberg::table::Table;
 
-use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
+use crate::model::{FRONTIER_PREFIX, Frontier, PROGRESS_MARKER, WATERMARK_PREFIX, Watermarks};
 
 /// A table's progress: how far each shard is in it, and where in bronze that was.
 #[derive(Debug, Clone, Default)]
@@ -56,4 +58,15 @@ fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
         out.frontier.absorb_summary(properties);
     }
     out
+}
+
+/// The progress entries of a commit's summary, which every floe commit also writes into the
+/// table properties: a copy that survives another engine expiring every floe snapshot (read by
+/// `progress.rs` when no marked snapshot is left), updated in the same metadata version.
+pub fn progress_properties(summary: &HashMap<String, String>) -> HashMap<String, String> {
+    summary
+        .iter()
+        .filter(|(k, _)| k.starts_with(WATERMARK_PREFIX) || k.starts_with(FRONTIER_PREFIX) || *k == PROGRESS_MARKER)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -11,7 +11,6 @@ use iceberg::{TableRequirement, TableUpdate};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use super::handle::PointerSwap;
 use crate::error::{Error, Result};
 
 /// Where and how to reach the REST catalog.
@@ -79,8 +78,9 @@ impl RestEndpoint {
         Ok(prefix.clone())
     }
 
-    /// Apply `updates` to `base`'s table if its `main` is still where `base` had it.
-    pub async fn commit(&self, base: &Table, updates: Vec<TableUpdate>) -> Result<PointerSwap> {
+    /// Apply `updates` to `base`'s table if its `main` is still where `base` had it: `false`
+    /// when the server refused because the table moved (409).
+    pub async fn commit(&self, base: &Table, updates: Vec<TableUpdate>) -> Result<bool> {
         let ident = base.identifier();
         let meta: &TableMetadata = base.metadata();
         let requirements = vec![
@@ -109,8 +109,8 @@ impl RestEndpoint {
             .map_err(|e| unexpected(format!("{ident}: updateTable: {e}")))?;
         let status = answer.status();
         match status.as_u16() {
-            200..=299 => Ok(PointerSwap::Swapped),
-            409 => Ok(PointerSwap::Moved),
+            200..=299 => Ok(true),
+            409 => Ok(false),
             // no definite answer: the server may have applied it
             500 | 502 | 503 | 504 => Err(unexpected(format!(
                 "{ident}: updateTable answered {status}: {}",

@@ -165,7 +165,7 @@ pub async fn stage(
     list.add_manifests(manifests.into_iter())?;
     list.close().await?;
 
-    let mirror = super::commit::progress_properties(&props);
+    let mirror = super::progress::progress_properties(&props);
     let mut summary = props;
     summary.extend(collector.build());
     summary.extend(totals.summary(&parent.summary().additional_properties));
