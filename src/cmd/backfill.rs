@@ -14,12 +14,7 @@ pub async fn run(cfg: &Config, args: &BackfillArgs) -> Result<Vec<BackfillReport
     }
     let sdk = super::open::sdk_config(cfg).await;
     let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
-    if let Some(want) = &args.table
-        && !tables.iter().any(|t| t.ident.name() == want)
-    {
-        let known: Vec<_> = tables.iter().map(|t| t.ident.name().to_string()).collect();
-        return Err(Error::invalid(format!("--table {want}: no such floe table (known: {})", known.join(", "))));
-    }
+    super::lake::managed(&tables, args.table.as_deref())?;
     let store = BronzeStore::open(&cfg.bronze.location, &S3Settings::resolve(&cfg.aws, sdk.as_ref()))?;
     let job = super::run::silver_job(cfg, store, tables)?;
     let committer = Committer::new(catalog);

@@ -11,18 +11,8 @@ use crate::model::Hour;
 pub async fn run(cfg: &Config, args: &ExplainArgs) -> Result<Explanation> {
     let sdk = super::open::sdk_config(cfg).await;
     let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
-    let m = match &args.table {
-        None => tables.first(),
-        Some(want) => tables.iter().find(|t| t.ident.name() == want),
-    }
-    .ok_or_else(|| {
-        let known: Vec<_> = tables.iter().map(|t| t.ident.name().to_string()).collect();
-        Error::invalid(format!(
-            "--table {}: no such floe table (known: {})",
-            args.table.as_deref().unwrap_or("-"),
-            known.join(", ")
-        ))
-    })?;
+    let chosen = super::lake::managed(&tables, args.table.as_deref())?;
+    let m = chosen.first().ok_or_else(|| Error::invalid("no floe table is defined"))?;
     let store = BronzeStore::open(&cfg.bronze.location, &S3Settings::resolve(&cfg.aws, sdk.as_ref()))?;
     let since = args.since.map(|d| Hour(crate::lake::days::days_since_epoch(d) * 24));
     let lookback_hours = (cfg.silver.dedup_lookback.as_secs() / 3600) as i64 + 1;

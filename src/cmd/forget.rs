@@ -31,20 +31,7 @@ pub async fn run(cfg: &Config, args: &ForgetArgs) -> Result<ForgetReport> {
     let sdk = super::open::sdk_config(cfg).await;
     let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
     let lake = LakeArgs { table: args.table.clone(), dry_run: args.dry_run, json: args.json, quiet: args.quiet };
-    let chosen: Vec<_> = match &args.table {
-        None => tables.iter().collect(),
-        Some(want) => {
-            let t: Vec<_> = tables.iter().filter(|t| t.ident.name() == want).collect();
-            if t.is_empty() {
-                let known: Vec<_> = tables.iter().map(|t| t.ident.name().to_string()).collect();
-                return Err(Error::invalid(format!(
-                    "--table {want}: no such floe table (known: {})",
-                    known.join(", ")
-                )));
-            }
-            t
-        }
-    };
+    let chosen = super::lake::managed(&tables, args.table.as_deref())?;
     let committer = Committer::new(catalog.clone());
     let mut report = ForgetReport {
         column: req.column.clone(),

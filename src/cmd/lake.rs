@@ -23,6 +23,18 @@ pub fn selected(tables: &[ManagedTable], args: &LakeArgs) -> Result<Vec<TableIde
     }
 }
 
+/// The floe tables `--table` names (every one without it): the operations that act on a table
+/// and its bad rows together. An unknown name is an error that lists the known ones.
+pub fn managed<'a>(tables: &'a [ManagedTable], want: Option<&str>) -> Result<Vec<&'a ManagedTable>> {
+    let Some(want) = want else { return Ok(tables.iter().collect()) };
+    let chosen: Vec<_> = tables.iter().filter(|t| t.ident.name() == want).collect();
+    if chosen.is_empty() {
+        let known: Vec<_> = tables.iter().map(|t| t.ident.name().to_string()).collect();
+        return Err(Error::invalid(format!("--table {want}: no such floe table (known: {})", known.join(", "))));
+    }
+    Ok(chosen)
+}
+
 /// A byte-counting progress bar with ETA, hidden when stderr is not a terminal, with `--quiet`
 /// or `--json`.
 pub fn byte_bar(total: u64, args: &LakeArgs, what: &str) -> ProgressBar {
