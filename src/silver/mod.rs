@@ -9,7 +9,7 @@
 //!   batches and in step with the table.
 //! - [`sql`]: the `sql/<table>.sql` transforms.
 //! - [`transform`]: result rows → table rows, bad rows, dedup drops.
-//! - [`writer`]: rows → Iceberg data files.
+//! - [`writer`]: rows → Iceberg data files; [`metrics_mode`]: no column bounds for identifier columns.
 //! - [`job`]: one round end to end, into a [`pending`] commit; [`batch`]: the value it ends in.
 
 pub mod batch;
@@ -18,6 +18,7 @@ pub mod dedup;
 pub mod dedup_read;
 pub mod discover;
 pub mod job;
+pub mod metrics_mode;
 pub mod pending;
 pub mod read;
 pub mod seen;

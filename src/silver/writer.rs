@@ -32,6 +32,9 @@ pub struct OpenFiles {
     fanout: Fanout,
     splitter: RecordBatchPartitionSplitter,
     rows: u64,
+    /// Columns whose metrics mode is `none`, and the spec the files are written with.
+    unbounded: std::collections::HashSet<i32>,
+    spec_id: i32,
 }
 
 impl OpenFiles {
@@ -71,7 +74,13 @@ impl OpenFiles {
             meta.current_schema().clone(),
             meta.default_partition_spec().clone(),
         )?;
-        Ok(Self { fanout: FanoutWriter::new(DataFileWriterBuilder::new(rolling)), splitter, rows: 0 })
+        Ok(Self {
+            fanout: FanoutWriter::new(DataFileWriterBuilder::new(rolling)),
+            splitter,
+            rows: 0,
+            unbounded: super::metrics_mode::unbounded_columns(table),
+            spec_id: meta.default_partition_spec_id(),
+        })
     }
 
     /// Add `batches` (already in the table's Arrow schema).
@@ -94,7 +103,8 @@ impl OpenFiles {
         if self.rows == 0 {
             return Ok(Vec::new());
         }
-        Ok(self.fanout.close().await?)
+        let files = self.fanout.close().await?;
+        files.into_iter().map(|f| super::metrics_mode::without_bounds(f, self.spec_id, &self.unbounded)).collect()
     }
 }
 

@@ -451,7 +451,13 @@ fn forget_leaves_no_matching_row_in_any_file_and_touches_nothing_else() {
         reader_with("find_value.py", &[dir.as_os_str(), who.as_ref()]).as_array().unwrap().clone()
     };
     let (tables_dir, bronze_dir) = (lake.warehouse().join("warehouse"), lake.warehouse().join("bronze"));
-    assert!(!holders(&tables_dir).is_empty() && !holders(&bronze_dir).is_empty(), "the person is in the lake");
+    let before_holders = holders(&tables_dir);
+    assert!(!before_holders.is_empty() && !holders(&bronze_dir).is_empty(), "the person is in the lake");
+    // metrics mode `none` for user_id: the manifests hold no bound naming them, even before
+    assert!(
+        before_holders.iter().all(|p| p.as_str().unwrap().ends_with(".parquet")),
+        "only data files hold the person: {before_holders:?}"
+    );
 
     let dry = json(&lake.run_ok(&["forget", "--where", &format!("user_id = '{who}'"), "--dry-run", "--json"]));
     assert_eq!(n(&dry["tables"][0]["rows_removed"]), 3, "{dry}");
