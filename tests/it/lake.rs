@@ -519,3 +519,39 @@ fn explain_finds_the_row_its_bronze_records_the_dedup_drop_and_the_bad_row() {
     let text = lake.run_ok(&["explain", bad_id]);
     assert!(text.contains("bad row in floe.events_bad: invalid_timestamp"), "{text}");
 }
+
+#[test]
+fn time_travel_sees_an_erased_row_until_the_erasure_history_is_expired() {
+    let lake = Lake::new();
+    std::fs::create_dir_all(lake.spool()).unwrap();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let lines: Vec<String> = (0..6u32)
+        .map(|i| {
+            let user = if i < 3 { "u-tt" } else { "u-other" };
+            format!(
+                r#"{{"event_id":"00000000-0000-4000-b000-{i:012x}","collector_tstamp":"{ts}","event":"page_view","platform":"web","user_id":"{user}"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(lake.spool().join("tt.ndjson"), lines.join("\n") + "\n").unwrap();
+    lake.run_ok(&["run", "--until-idle"]);
+    let before = events_snapshot(&lake).to_string();
+    lake.run_ok(&["forget", "--where", "user_id = 'u-tt'", "--keep-history", "--no-bronze"]);
+    let count_as_of = |as_of: &str| {
+        let out = lake.run_ok(&[
+            "query",
+            "--as-of",
+            as_of,
+            "--format",
+            "csv",
+            "SELECT count(*) FROM events WHERE user_id = 'u-tt'",
+        ]);
+        out.lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+    };
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events WHERE user_id = 'u-tt'"), 0);
+    assert_eq!(count_as_of(&before), 3, "the erasure's history is still there with --keep-history");
+    lake.run_ok(&["expire-snapshots", "--older-than", "0s"]);
+    let out = lake.floe().args(["query", "--as-of", &before, "SELECT 1"]).output().unwrap();
+    assert!(!out.status.success(), "the snapshot before the erasure is gone after expiry");
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);
+}
