@@ -90,6 +90,12 @@ pub enum Command {
         after_help = "Examples:\n  floe explain 6f1c3e2a-8d7b-4a51-9c0e-2b7d1f4a9e33\n  floe explain 6f1c… --since 2026-11-30 --json"
     )]
     Explain(ExplainArgs),
+    /// Load an existing raw archive (a local directory or s3://bucket/prefix/ of JSON, JSONL,
+    /// JSONL.gz or Parquet files) through bronze and silver: each file once, resumable after a crash.
+    #[command(
+        after_help = "Examples:\n  floe import ./seeds/raw --format jsonl.gz\n  floe import s3://archive/events/2026/11/ --dry-run"
+    )]
+    Import(ImportArgs),
     /// Remove old snapshots from each table's metadata, then delete the manifests and data files
     /// only they referenced. Keeps every branch and tag head, the newest N, and the newest snapshot
     /// with floe's progress. Safe beside `floe run`.
@@ -328,4 +334,23 @@ pub struct ExplainArgs {
     pub since: Option<chrono::NaiveDate>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A local directory or s3://bucket/prefix/.
+    pub source: String,
+    /// json | jsonl | jsonl.gz | parquet [default: by each file's extension]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Load into bronze only (a running `floe run` takes it to silver).
+    #[arg(long)]
+    pub bronze_only: bool,
+    /// List the files and their formats; load nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub quiet: bool,
 }

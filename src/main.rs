@@ -148,6 +148,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 cmd::explain::print(&e);
             }
         }
+        Command::Import(a) => {
+            let report = cmd::import::run(&cfg, &a).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                cmd::import::print(&report);
+            }
+        }
         Command::ExpireSnapshots(a) => {
             let rows = cmd::cleanup::expire_snapshots(&cfg, &a).await?;
             if a.lake.json {

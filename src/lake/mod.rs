@@ -8,6 +8,7 @@
 //! - [`expire`]: remove old snapshots from the metadata, then the files only they referenced.
 //! - [`explain`]: where one event is (row, data file, snapshot, bronze records, bad rows).
 //! - [`forget`]: erasure — a person's rows out of the tables, bad rows and bronze, files deleted.
+//! - [`import`]: a raw archive staged as an import spool, loaded by the ordinary pipeline.
 //! - [`orphans`]: delete files under a table no snapshot references (older than a threshold).
 //! - [`reach`]: which files a set of snapshots references.
 
@@ -17,5 +18,6 @@ pub mod days;
 pub mod expire;
 pub mod explain;
 pub mod forget;
+pub mod import;
 pub mod orphans;
 pub mod reach;

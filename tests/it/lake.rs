@@ -555,3 +555,39 @@ fn time_travel_sees_an_erased_row_until_the_erasure_history_is_expired() {
     assert!(!out.status.success(), "the snapshot before the erasure is gone after expiry");
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);
 }
+
+/// A JSONL.gz archive imported by a run that crashes after its first bronze object, then by one
+/// that crashes after its first silver commit, then to the end: each record exactly once.
+#[test]
+fn an_import_crashed_half_way_and_resumed_loads_each_record_once() {
+    let lake = Lake::new();
+    let report = lake.generate(9_000, 3, 0.02, 0.02, 17);
+    let archive = lake.dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    for (i, e) in std::fs::read_dir(lake.spool()).unwrap().enumerate() {
+        let path = e.unwrap().path();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &std::fs::read(&path).unwrap()).unwrap();
+        std::fs::write(archive.join(format!("part-{i}.jsonl.gz")), gz.finish().unwrap()).unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+    let archive_arg = archive.to_str().unwrap();
+    for point in ["bronze-after-put", "silver-after-commit"] {
+        let out = lake.floe().env("FLOE_TEST_CRASH_AT", point).args(["import", archive_arg]).output().unwrap();
+        assert!(!out.status.success(), "the import crashed at {point}");
+    }
+    let out = json(&lake.run_ok(&["import", archive_arg, "--json"]));
+    assert_eq!(n(&out["files"]), 3, "{out}");
+    let py = py_read(&lake);
+    let unique = n(&report["unique_valid"]);
+    assert_eq!(n(&py["events_rows"]), unique, "every valid record once");
+    assert_eq!(n(&py["events_distinct_ids"]), unique);
+    let status = json(&lake.run_ok(&["status", "--json"]));
+    let totals = &status["tables"].as_array().unwrap().iter().find(|t| t["table"] == "events").unwrap()["totals"];
+    assert_eq!(n(&totals["records-in"]), n(&report["records"]), "every record accounted once: {totals}");
+    let again = json(&lake.run_ok(&["import", archive_arg, "--json"]));
+    assert_eq!(n(&again["already_imported"]), 3, "{again}");
+    assert_eq!(n(&again["counters"]["silver_rows"]), 0, "{again}");
+    let out = lake.floe().args(["import", lake.dir.path().join("nope").to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+}
