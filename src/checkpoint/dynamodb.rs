@@ -40,6 +40,14 @@ struct Held {
     confirmed_at: Instant,
 }
 
+/// Time limits of the one-off table set-up calls (create, wait until active).
+fn setup_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
+}
+
 pub struct LeaseTable {
     client: Client,
     table: String,
@@ -100,6 +108,10 @@ impl LeaseTable {
                     .build()
                     .map_err(build_err)?,
             )
+            // creating the table (`floe init`, once) is not a lease call: the lease-derived call
+            // limit would make a slow control plane fail it
+            .customize()
+            .config_override(aws_sdk_dynamodb::config::Builder::default().timeout_config(setup_timeouts()))
             .send()
             .await
         {
@@ -113,6 +125,8 @@ impl LeaseTable {
                 .client
                 .describe_table()
                 .table_name(&self.table)
+                .customize()
+                .config_override(aws_sdk_dynamodb::config::Builder::default().timeout_config(setup_timeouts()))
                 .send()
                 .await
                 .map_err(|e| classify("DescribeTable", &self.table, e))?;
