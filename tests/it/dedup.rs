@@ -96,20 +96,34 @@ fn bronze_older_than_every_frontier_is_found_by_the_sweep() {
     let lake = Lake::new();
     let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     spool_file(&lake, "a.ndjson", &[event(1, &ts)]);
+    let log = lake.dir.path().join("daemon.log");
     let _daemon = Daemon(
         lake.floe()
             .args(["run"])
             .env("FLOE_SILVER_SWEEP_INTERVAL", "2s")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn floe"),
     );
-    wait_for("the first batch", Duration::from_secs(60), || ids_now(&lake, 1) == Some(1));
+    // polled every half second: a query process every 100 ms competes with the daemon on a busy
+    // machine (CI runs the Kinesis and Glue suites beside this one)
+    let wait = |what: &str, id: u32| {
+        let start = std::time::Instant::now();
+        while ids_now(&lake, id) != Some(1) {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "timed out waiting for {what}; daemon log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    wait("the first batch", 1);
     // a new shard whose records arrived ten days ago: its bronze lands in an hour partition far
     // before the table's frontier, where the per-batch listing does not look
     spool_file_modified(&lake, "old.ndjson", &[event(2, &ts)], Some("10 days ago"));
-    wait_for("the sweep to find the old object", Duration::from_secs(60), || ids_now(&lake, 2) == Some(1));
+    wait("the sweep to find the old object", 2);
     let old_day = (chrono::Utc::now() - chrono::Duration::days(10)).format("%Y-%m-%d").to_string();
     let bronze = lake.warehouse().join("bronze");
     let found = walk(&bronze).iter().any(|p| p.contains(&format!("dt={old_day}")) && p.contains("old.ndjson"));
