@@ -118,59 +118,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Compact(a) => {
             let rows = cmd::compact::run(&cfg, &a).await?;
-            if a.lake.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                cmd::compact::print(&rows, a.lake.dry_run);
-            }
+            emit(a.lake.json, &rows, |r| cmd::compact::print(r, a.lake.dry_run))?;
         }
-        Command::Backfill(a) => {
-            let rows = cmd::backfill::run(&cfg, &a).await?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                cmd::backfill::print(&rows);
-            }
-        }
-        Command::Forget(a) => {
-            let report = cmd::forget::run(&cfg, &a).await?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                cmd::forget::print(&report);
-            }
-        }
-        Command::Explain(a) => {
-            let e = cmd::explain::run(&cfg, &a).await?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
-            } else {
-                cmd::explain::print(&e);
-            }
-        }
-        Command::Import(a) => {
-            let report = cmd::import::run(&cfg, &a).await?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                cmd::import::print(&report);
-            }
-        }
+        Command::Backfill(a) => emit(a.json, &cmd::backfill::run(&cfg, &a).await?, |r| cmd::backfill::print(r))?,
+        Command::Forget(a) => emit(a.json, &cmd::forget::run(&cfg, &a).await?, cmd::forget::print)?,
+        Command::Explain(a) => emit(a.json, &cmd::explain::run(&cfg, &a).await?, cmd::explain::print)?,
+        Command::Import(a) => emit(a.json, &cmd::import::run(&cfg, &a).await?, cmd::import::print)?,
         Command::ExpireSnapshots(a) => {
-            let rows = cmd::cleanup::expire_snapshots(&cfg, &a).await?;
-            if a.lake.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                cmd::cleanup::print_expiry(&rows);
-            }
+            emit(a.lake.json, &cmd::cleanup::expire_snapshots(&cfg, &a).await?, |r| cmd::cleanup::print_expiry(r))?
         }
         Command::RemoveOrphans(a) => {
-            let rows = cmd::cleanup::orphans(&cfg, &a).await?;
-            if a.lake.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                cmd::cleanup::print_orphans(&rows);
-            }
+            emit(a.lake.json, &cmd::cleanup::orphans(&cfg, &a).await?, |r| cmd::cleanup::print_orphans(r))?
         }
         Command::Check => cmd::check::check(&cfg).await?,
         Command::Init => cmd::init::init(&cfg).await?,
@@ -184,6 +142,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let status = floe::http::get_status(port, path).await?;
             anyhow::ensure!(status == 200, "{path} answered {status}");
         }
+    }
+    Ok(())
+}
+
+/// A command's report: pretty JSON on stdout for scripts (`--json`), else `print` for a person.
+fn emit<T: serde::Serialize + ?Sized>(json: bool, report: &T, print: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print(report);
     }
     Ok(())
 }

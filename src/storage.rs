@@ -14,7 +14,8 @@ use crate::error::Result;
 pub type Opened = (Arc<dyn ObjectStore>, ObjPath, Option<PathBuf>);
 
 /// The store at `url` (`s3://bucket/prefix`, `file:///dir` or an absolute path), or `None` for
-/// another scheme. For `s3://` the region, endpoint and addressing style come from `s3` (resolved
+/// another scheme; a local directory that does not exist yet is created (bronze on its first run).
+/// For `s3://` the region, endpoint and addressing style come from `s3` (resolved
 /// as the SDK would, `crate::aws`) and credentials from the standard AWS chain (object_store
 /// reads the same variables and container credentials the SDK does).
 pub fn open(url: &str, s3: &S3Settings) -> Result<Option<Opened>> {

@@ -64,9 +64,6 @@ impl BronzeStore {
             Some(at) => at,
             None => return Err(Error::invalid(format!("bronze location {url:?}: expected file:// or s3://"))),
         };
-        if let Some(root) = &local_root {
-            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
-        }
         Ok(Self { url: url.to_string(), store, prefix, local_root })
     }
 
