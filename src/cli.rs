@@ -96,6 +96,13 @@ pub enum Command {
         after_help = "Examples:\n  floe import ./seeds/raw --format jsonl.gz\n  floe import s3://archive/events/2026/11/ --dry-run"
     )]
     Import(ImportArgs),
+    /// Read a window of the Kinesis stream again (from AT_TIMESTAMP) and write into bronze only
+    /// the records no bronze object holds, under the ordinary keys; then take those to silver
+    /// (what silver holds already is a dedup drop). Only what the loader has passed is replayed.
+    #[command(
+        after_help = "Examples:\n  floe replay --from-timestamp 2026-11-30T08:00:00Z --to-timestamp 2026-11-30T10:00:00Z --dry-run\n  floe replay --from-timestamp 2026-11-30T08:00:00Z --shard shardId-000000000003"
+    )]
+    Replay(ReplayArgs),
     /// Remove old snapshots from each table's metadata, then delete the manifests and data files
     /// only they referenced. Keeps every branch and tag head, the newest N, and the newest snapshot
     /// with floe's progress. Safe beside `floe run`.
@@ -353,4 +360,41 @@ pub struct ImportArgs {
     pub json: bool,
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Start of the window: records that arrived at or after this (RFC 3339, or
+    /// YYYY-MM-DDTHH:MM[:SS] in UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from_timestamp: chrono::DateTime<chrono::Utc>,
+    /// End of the window, excluded [default: up to the loader's checkpoints]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to_timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this shard [default: every shard of the stream]
+    #[arg(long, value_name = "SHARD")]
+    pub shard: Option<String>,
+    /// Write bronze only; leave silver to a later `floe backfill`.
+    #[arg(long)]
+    pub bronze_only: bool,
+    /// Read the window and count what would be written; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `2026-11-30T08:00:00Z`, `2026-11-30T09:00:00+01:00`, or `2026-11-30T08:00[:00]` (UTC).
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("expected a time like 2026-11-30T08:00:00Z, got {s:?}"))
 }

@@ -124,6 +124,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Forget(a) => emit(a.json, &cmd::forget::run(&cfg, &a).await?, cmd::forget::print)?,
         Command::Explain(a) => emit(a.json, &cmd::explain::run(&cfg, &a).await?, cmd::explain::print)?,
         Command::Import(a) => emit(a.json, &cmd::import::run(&cfg, &a).await?, cmd::import::print)?,
+        Command::Replay(a) => emit(a.json, &cmd::replay::run(&cfg, &a).await?, cmd::replay::print)?,
         Command::ExpireSnapshots(a) => {
             emit(a.lake.json, &cmd::cleanup::expire_snapshots(&cfg, &a).await?, |r| cmd::cleanup::print_expiry(r))?
         }

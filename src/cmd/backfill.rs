@@ -18,12 +18,13 @@ pub async fn run(cfg: &Config, args: &BackfillArgs) -> Result<Vec<BackfillReport
     let store = BronzeStore::open(&cfg.bronze.location, &S3Settings::resolve(&cfg.aws, sdk.as_ref()))?;
     let job = super::run::silver_job(cfg, store, tables)?;
     let committer = Committer::new(catalog);
-    let opts = BackfillOptions { from: args.from, to: args.to, overwrite: args.overwrite, dry_run: args.dry_run };
+    let opts =
+        BackfillOptions { from: args.from, to: args.to, overwrite: args.overwrite, dry_run: args.dry_run, only: None };
     let lake = LakeArgs { table: None, dry_run: args.dry_run, json: args.json, quiet: args.quiet };
     let mut out = Vec::new();
     for t in job.tables.iter().filter(|t| args.table.as_ref().is_none_or(|w| t.managed.ident.name() == w)) {
         let bar = super::lake::byte_bar(0, &lake, &format!("of bronze re-read for {}", t.managed.ident.name()));
-        let report = backfill(&job, t, &committer, opts, &bar).await;
+        let report = backfill(&job, t, &committer, opts.clone(), &bar).await;
         bar.finish_and_clear();
         out.push(report?);
     }
@@ -44,6 +45,12 @@ pub fn print(rows: &[BackfillReport]) {
             r.dedup_drops,
             r.bad_rows_present
         );
+        if r.rows_outside_range > 0 {
+            println!(
+                "  {} rows of these bronze objects are of days outside the range: left alone (backfill their days to add them)",
+                r.rows_outside_range
+            );
+        }
         if r.overwrite {
             println!(
                 "  {} {} files ({} rows) of the range's partitions; {} ids of the range no longer present after the transform",

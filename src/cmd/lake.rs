@@ -60,3 +60,13 @@ pub fn count_bar(args: &LakeArgs, what: &str) -> ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
+
+/// A bar counting seconds (of stream time, say) with ETA, hidden like [`byte_bar`].
+pub fn seconds_bar(total: u64, args: &LakeArgs, what: &str) -> ProgressBar {
+    let bar = byte_bar(total, args, what);
+    if !bar.is_hidden() {
+        let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} s {what} · ETA {{eta}}");
+        bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    }
+    bar
+}

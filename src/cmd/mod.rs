@@ -15,6 +15,7 @@ pub mod lake;
 pub mod open;
 pub mod present;
 pub mod query;
+pub mod replay;
 pub mod run;
 pub mod status;
 

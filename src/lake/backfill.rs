@@ -42,14 +42,18 @@ use crate::silver::seen::Id;
 use crate::silver::transform::{Needs, split};
 use crate::silver::writer::OpenFiles;
 
-use super::days::{DAY_MICROS, day_column, days_since_epoch, files_of_days, within};
+use super::days::{DAY_MICROS, day_column, days_of, days_since_epoch, files_of_days, within};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BackfillOptions {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub overwrite: bool,
     pub dry_run: bool,
+    /// Read only these bronze objects (their locations) instead of all of the range, and add
+    /// their rows whatever day they fall on (`from`/`to` still bound the bad rows, by arrival):
+    /// `floe replay` backfills just the objects it wrote.
+    pub only: Option<Arc<HashSet<String>>>,
 }
 
 impl BackfillOptions {
@@ -73,6 +77,8 @@ pub struct BackfillReport {
     /// Rows of the range the transform produced (before dedup against the table).
     pub rows_in_range: u64,
     pub rows_added: u64,
+    /// Rows the bronze read holds for days outside the range: left alone (another range's).
+    pub rows_outside_range: u64,
     /// Rows of the range already in the table (idempotent mode) or re-sends.
     pub dedup_drops: u64,
     pub bad_rows_added: u64,
@@ -117,7 +123,8 @@ pub async fn backfill(
         .into_iter()
         .filter(|o| {
             let passed = |w: &Watermarks| w.get(&o.key.shard).is_some_and(|p| p.seq >= o.key.first);
-            passed(&limit_good) || passed(&limit_bad)
+            let chosen = opts.only.as_ref().is_none_or(|only| only.contains(o.location.as_ref()));
+            chosen && (passed(&limit_good) || passed(&limit_bad))
         })
         .collect();
     objects.sort_by(|a, b| (&a.key.shard, &a.key.first).cmp(&(&b.key.shard, &b.key.first)));
@@ -125,10 +132,14 @@ pub async fn backfill(
     report.bronze_bytes = objects.iter().map(|o| o.size).sum();
     bar.set_length(report.bronze_bytes);
 
-    // ids dedup is checked against: the table's (outside the range with --overwrite)
+    // ids dedup is checked against: the table's (outside the range with --overwrite); with
+    // `only`, those of the days its rows turn out to fall on, loaded as they are met
     let mut known: HashSet<Id> = HashSet::new();
-    if let Some(def) = &m.def.dedup {
-        let window = i64::try_from(t.lookback.as_micros()).unwrap_or(i64::MAX);
+    let mut known_days: HashSet<i64> = HashSet::new();
+    let window = i64::try_from(t.lookback.as_micros()).unwrap_or(i64::MAX);
+    if let Some(def) = &m.def.dedup
+        && opts.only.is_none()
+    {
         let (lo, hi) = (opts.start_micros().saturating_sub(window), opts.end_micros().saturating_add(window));
         let ranges = match opts.overwrite {
             true => vec![(lo, opts.start_micros()), (opts.end_micros(), hi)],
@@ -138,7 +149,7 @@ pub async fn backfill(
             known.extend(scan_ids(&good, def, from, Some(below)).await?.into_iter().map(|(id, _)| id));
         }
     }
-    let present_bad = if opts.overwrite { HashSet::new() } else { bad_keys(&bad, &bad_day, opts).await? };
+    let present_bad = if opts.overwrite { HashSet::new() } else { bad_keys(&bad, &bad_day, &opts).await? };
 
     let mut good_out = if opts.dry_run { None } else { Some(OpenFiles::new(&good)?) };
     let mut bad_out = if opts.dry_run { None } else { Some(OpenFiles::new(&bad)?) };
@@ -166,6 +177,17 @@ pub async fn backfill(
         let (committed_schema, committed) = committed_input(m.def.dedup.as_ref());
         let mut result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
         if let Some(def) = &m.def.dedup {
+            if opts.only.is_some() {
+                for day in days_of(&result, &good_day)? {
+                    if known_days.insert(day) {
+                        let (lo, hi) = (
+                            (day * DAY_MICROS).saturating_sub(window),
+                            ((day + 1) * DAY_MICROS).saturating_add(window),
+                        );
+                        known.extend(scan_ids(&good, def, lo, Some(hi)).await?.into_iter().map(|(id, _)| id));
+                    }
+                }
+            }
             result = mark_seen(result, &def.key, |k| {
                 let id = Id::of(k);
                 known.contains(&id) || fresh_ids.contains(&id)
@@ -176,8 +198,13 @@ pub async fn backfill(
         let (good_schema, bad_schema) = (arrow_schema(&good)?, arrow_schema(&bad)?);
         let s = split(&result, &read.bronze, &needs, &good_schema, &bad_schema, now)?;
         let in_range = |b: &RecordBatch, col: &str| within(b, col, opts.start_micros(), opts.end_micros());
-        let rows: Vec<RecordBatch> = s.good.iter().map(|b| in_range(b, &good_day)).collect::<Result<_>>()?;
-        report.rows_added += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        let rows: Vec<RecordBatch> = match opts.only {
+            Some(_) => s.good.clone(),
+            None => s.good.iter().map(|b| in_range(b, &good_day)).collect::<Result<_>>()?,
+        };
+        let added = rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        report.rows_added += added;
+        report.rows_outside_range += s.good.iter().map(|b| b.num_rows() as u64).sum::<u64>() - added;
         report.dedup_drops += s.dedup_drops;
         if let Some(def) = &m.def.dedup {
             fresh_ids.extend(ids_of(&rows, def)?.into_iter().map(|(id, _)| id));
@@ -272,7 +299,7 @@ fn arrow_schema(table: &Table) -> Result<arrow::datatypes::SchemaRef> {
 type BadKey = (String, String, i64);
 
 /// `(shard, sequence, sub-sequence)` of the bad rows that arrived in the range.
-async fn bad_keys(bad: &Table, day_col: &str, opts: BackfillOptions) -> Result<HashSet<BadKey>> {
+async fn bad_keys(bad: &Table, day_col: &str, opts: &BackfillOptions) -> Result<HashSet<BadKey>> {
     let mut out = HashSet::new();
     if bad.metadata().current_snapshot().is_none() {
         return Ok(out);

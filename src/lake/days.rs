@@ -1,10 +1,11 @@
 //! Day partitions, for the operations that act on a range of days: which column a table's days
 //! come from, which rows fall in a range, and which live files hold a range's partitions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, TimeUnit};
 use iceberg::spec::{ManifestContentType, PrimitiveLiteral, Transform};
 use iceberg::table::Table;
 
@@ -38,6 +39,21 @@ pub fn within(b: &RecordBatch, col: &str, from: i64, below: i64) -> Result<Recor
     let keep: BooleanArray =
         (0..ts.len()).map(|i| Some(ts.is_valid(i) && (from..below).contains(&ts.value(i)))).collect();
     Ok(filter_record_batch(b, &keep)?)
+}
+
+/// The days (since the epoch) that the timestamps of column `col` fall on, across `batches`.
+pub fn days_of(batches: &[RecordBatch], col: &str) -> Result<BTreeSet<i64>> {
+    let mut out = BTreeSet::new();
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
+        let c = b.column_by_name(col).ok_or_else(|| Error::invalid(format!("the transform's output has no {col}")))?;
+        let micros = arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+        let ts = micros
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| Error::invalid(format!("the transform's {col} is not a timestamp")))?;
+        out.extend(ts.iter().flatten().map(|v| v.div_euclid(DAY_MICROS)));
+    }
+    Ok(out)
 }
 
 /// The live data files of `table` in the day partitions of the range, and the rows they hold.

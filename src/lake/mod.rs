@@ -10,6 +10,7 @@
 //! - [`forget`]: erasure — a person's rows out of the tables, bad rows and bronze, files deleted.
 //! - [`import`]: a raw archive staged as an import spool, loaded by the ordinary pipeline.
 //! - [`orphans`]: delete files under a table no snapshot references (older than a threshold).
+//! - [`replay`]: a window of a Kinesis shard re-read into bronze, only what no object holds.
 //! - [`reach`]: which files a set of snapshots references.
 
 pub mod backfill;
@@ -21,3 +22,4 @@ pub mod forget;
 pub mod import;
 pub mod orphans;
 pub mod reach;
+pub mod replay;

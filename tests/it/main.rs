@@ -18,6 +18,7 @@ mod kpl;
 mod lake;
 mod ops;
 mod pipeline;
+mod replay;
 mod rest;
 mod restart;
 mod support;
