@@ -1,5 +1,6 @@
 //! Create what is missing — the namespace, each table from its definition, each table's bad-rows
-//! table — and evolve existing tables by adding new optional columns. Anything else that differs
+//! table — and evolve existing tables by adding new optional columns and the properties their
+//! definition names that they lack. Anything else that differs
 //! (a changed type, a dropped or newly required column) is refused before anything is written.
 
 use std::collections::HashMap;
@@ -71,7 +72,7 @@ async fn ensure_one(
             .schema(schema.clone())
             .partition_spec(spec)
             .format_version(FormatVersion::V2)
-            .properties(properties)
+            .properties(properties.clone())
             .build();
         match catalog.iceberg().create_table(ident.namespace(), creation).await {
             Ok(_) => {
@@ -83,10 +84,14 @@ async fn ensure_one(
             Err(e) => return Err(e.into()),
         }
     }
-    let table = catalog.iceberg().load_table(ident).await?;
+    let mut table = catalog.iceberg().load_table(ident).await?;
+    let props_added = add_missing_properties(catalog, &mut table, &properties).await?;
     let to_add = plan_evolution(&table, &schema)?;
     if to_add.is_empty() {
-        report.unchanged.push(ident.name().to_string());
+        match props_added.is_empty() {
+            true => report.unchanged.push(ident.name().to_string()),
+            false => report.evolved.push(format!("{} (properties: {})", ident.name(), props_added.join(", "))),
+        }
         return Ok(());
     }
     let mut update = Transaction::new(&table).update_schema();
@@ -109,6 +114,29 @@ async fn ensure_one(
         to_add.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
     ));
     Ok(())
+}
+
+/// Set the definition's properties the table does not have yet (a table created before the
+/// definition named them — the metrics modes that keep identifiers out of manifests, say). A
+/// property the table has with another value is left as it is: someone set it on purpose.
+async fn add_missing_properties(
+    catalog: &FloeCatalog,
+    table: &mut Table,
+    wanted: &HashMap<String, String>,
+) -> Result<Vec<String>> {
+    let have = table.metadata().properties();
+    let mut missing: Vec<(&String, &String)> = wanted.iter().filter(|(k, _)| !have.contains_key(*k)).collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    missing.sort();
+    let mut update = Transaction::new(table).update_table_properties();
+    for (k, v) in &missing {
+        update = update.set((*k).clone(), (*v).clone());
+    }
+    let tx = update.apply(Transaction::new(table))?;
+    *table = tx.commit(catalog.iceberg().as_ref()).await?;
+    Ok(missing.into_iter().map(|(k, _)| k.clone()).collect())
 }
 
 /// Columns of `wanted` that the table lacks; an error for any change Iceberg or our readers

@@ -23,6 +23,27 @@ fn init_creates_the_tables_and_is_idempotent() {
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 0);
 }
 
+/// A table made before its definition named a property (the metrics modes that keep user ids out
+/// of manifests) gets it from the next `floe init`; one already set is left alone.
+#[test]
+fn init_adds_the_properties_an_existing_table_lacks() {
+    let lake = Lake::new();
+    lake.run_ok(&["init"]);
+    let key = "write.metadata.metrics.column.user_id";
+    let props = |remove: &[&str]| {
+        let (db, wh) = (lake.catalog_db(), lake.warehouse().join("warehouse"));
+        let mut args = vec![db.to_str().unwrap().to_string(), wh.to_str().unwrap().to_string(), "events".to_string()];
+        args.extend(remove.iter().map(|s| s.to_string()));
+        crate::support::reader_with("pyiceberg_properties_sql.py", &args)
+    };
+    assert_eq!(props(&[])[key], "none");
+    assert!(props(&[key]).get(key).is_none(), "pyiceberg removed it");
+    let out = lake.run_ok(&["init"]);
+    assert!(out.contains("events (properties: ") && out.contains(key), "{out}");
+    assert_eq!(props(&[])[key], "none");
+    assert!(lake.run_ok(&["init"]).contains("unchanged events"));
+}
+
 #[test]
 fn shipped_example_configs_pass_check() {
     let lake = Lake::new();
