@@ -105,15 +105,26 @@ fn concurrent_floe_committers_on_a_rest_table_lose_nothing() {
         expected_rows += n(&report["unique_valid"]);
     }
     assert_success(&floe_rest(&lakes[0], &ns).arg("init").output().unwrap(), &["init"]);
+    let worker = |i: usize, lake: &Lake| {
+        let mut c = floe_rest(lake, &ns);
+        // a commit per batch of one small object: a dozen commits per worker, all at once
+        c.env("FLOE_SOURCE_STREAM", format!("w{i}"))
+            .env("FLOE_SILVER_BATCH_MAX_OBJECTS", "1")
+            .env("FLOE_SILVER_COMMIT_INTERVAL", "0s")
+            .env("FLOE_BRONZE_FLUSH_RECORDS", "250")
+            .env("FLOE_SOURCE_READ_RECORDS", "250");
+        c
+    };
+    // bronze first, so that the three silver loops start together and overlap throughout
+    for (i, lake) in lakes.iter().enumerate() {
+        assert_success(&worker(i, lake).args(["run", "--until-idle", "--bronze-only"]).output().unwrap(), &["bronze"]);
+    }
     let children: Vec<_> = lakes
         .iter()
         .enumerate()
         .map(|(i, lake)| {
-            floe_rest(lake, &ns)
-                .env("FLOE_SOURCE_STREAM", format!("w{i}"))
-                .env("FLOE_SILVER_BATCH_MAX_OBJECTS", "1")
-                .env("FLOE_BRONZE_FLUSH_RECORDS", "300")
-                .args(["run", "--until-idle", "--json"])
+            worker(i, lake)
+                .args(["run", "--until-idle", "--silver-only", "--json"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
