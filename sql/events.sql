@@ -1,13 +1,13 @@
--- sql/events.sql — validate, normalise and deduplicate one micro-batch for table `events`.
+-- sql/events.sql — validate and normalise one micro-batch for table `events`.
 --
 -- Inputs (registered by floe):
 --   bronze     one row per bronze record: _ord (read order), _error/_error_detail (what the decoder
 --              found: invalid_utf8, invalid_json, not_an_object, empty_record, record_too_large,
 --              missing_field, wrong_type), lineage (shard_id, sequence_number, sub_sequence,
 --              arrival_ts), and one text column per input field of catalog/events.toml + `extra`.
---   committed  kept for transforms written against it; empty now — re-sends of ids already committed
---              are dropped by floe after this transform (reason duplicate_committed), against its
---              dedup state (docs/adr/0012).
+--   committed  kept for transforms written against it; empty now — re-sends are dropped by floe
+--              after this transform: later copies of an id in the batch (duplicate_in_batch) and ids
+--              already committed (duplicate_committed, against its dedup state; docs/adr/0012).
 --
 -- Output: exactly one row per bronze row. floe_reason is NULL for a row to keep; a reason starting
 -- with `duplicate` is a counted dedup drop; any other reason sends the record to `events_bad`.
@@ -60,26 +60,13 @@ checked AS (
       WHEN platform = '' THEN 'platform is empty'
     END AS detail
   FROM shaped
-),
-ranked AS (
-  SELECT c.*,
-    ROW_NUMBER() OVER (PARTITION BY c.reason IS NULL, c.event_id ORDER BY c._ord) AS copy_number,
-    k.event_id IS NOT NULL AS already_committed
-  FROM checked c
-  LEFT JOIN (SELECT DISTINCT event_id FROM committed) k
-    ON c.reason IS NULL AND k.event_id = c.event_id
 )
+-- Re-sends are not this transform's business: floe drops the later copies of an id within the
+-- batch (duplicate_in_batch) and the ids committed already (duplicate_committed) after it runs.
 SELECT
   _ord,
-  CASE
-    WHEN reason IS NOT NULL THEN reason
-    WHEN already_committed THEN 'duplicate_committed'
-    WHEN copy_number > 1 THEN 'duplicate_in_batch'
-  END AS floe_reason,
-  CASE
-    WHEN reason IS NOT NULL THEN detail
-    WHEN already_committed OR copy_number > 1 THEN 'event_id: ' || event_id
-  END AS floe_detail,
+  reason                              AS floe_reason,
+  detail                              AS floe_detail,
   event_id,
   collector_ts                        AS collector_tstamp,
   event,
@@ -93,4 +80,4 @@ SELECT
   shard_id                            AS source_shard_id,
   sequence_number                     AS source_sequence_number,
   sub_sequence                        AS source_sub_sequence
-FROM ranked
+FROM checked

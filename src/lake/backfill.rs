@@ -34,7 +34,7 @@ use crate::catalog::commit::{Change, TableCommit, delete_files};
 use crate::catalog::progress::progress;
 use crate::error::{Error, Result};
 use crate::model::{Frontier, Hour, ShardId, Watermarks};
-use crate::silver::dedup::{committed_input, ids_of, mark_seen};
+use crate::silver::dedup::{committed_input, ids_of, mark_in_batch, mark_seen};
 use crate::silver::dedup_read::scan_ids;
 use crate::silver::job::{SilverJob, TableJob};
 use crate::silver::read::read;
@@ -193,6 +193,7 @@ pub async fn backfill(
                 known.contains(&id) || fresh_ids.contains(&id)
             })?
             .0;
+            result = mark_in_batch(result, &def.key)?.0;
         }
         let now = chrono::Utc::now().timestamp_micros();
         let (good_schema, bad_schema) = (arrow_schema(&good)?, arrow_schema(&bad)?);

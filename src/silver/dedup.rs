@@ -6,13 +6,14 @@
 //! then kept current from this process's own commits and, when the table's snapshot lineage shows
 //! commits by someone else, from the data files those snapshots added. A batch then costs a hash
 //! probe per row instead of a scan of the window. After the SQL, [`mark_committed`] turns the
-//! kept rows whose key is held into `duplicate_committed` drops.
+//! kept rows whose key is held into `duplicate_committed` drops, and [`mark_in_batch`] the later
+//! copies of a key within the batch into `duplicate_in_batch` drops.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use iceberg::table::Table;
@@ -236,37 +237,130 @@ pub fn mark_seen(result: Vec<RecordBatch>, key: &str, seen: impl Fn(&str) -> boo
     for b in result {
         let keys = string_column(&b, key)?;
         let reason = downcast::<StringArray>(column(&b, REASON)?)?;
-        let detail = downcast::<StringArray>(column(&b, DETAIL)?)?;
         let hits: Vec<bool> =
             (0..b.num_rows()).map(|i| reason.is_null(i) && keys.is_valid(i) && seen(keys.value(i))).collect();
-        if !hits.contains(&true) {
-            out.push(b);
-            continue;
-        }
-        marked += hits.iter().filter(|h| **h).count() as u64;
-        let new_reason: StringArray = (0..b.num_rows())
-            .map(|i| if hits[i] { Some("duplicate_committed") } else { reason.is_valid(i).then(|| reason.value(i)) })
-            .collect();
-        let new_detail: StringArray = (0..b.num_rows())
-            .map(|i| {
-                if hits[i] {
-                    Some(format!("{key}: {}", keys.value(i)))
-                } else {
-                    detail.is_valid(i).then(|| detail.value(i).to_string())
-                }
-            })
-            .collect();
-        let schema = b.schema();
-        let mut cols = b.columns().to_vec();
-        for (name, col) in [(REASON, Arc::new(new_reason) as _), (DETAIL, Arc::new(new_detail) as _)] {
-            let idx = schema.index_of(name).map_err(|_| Error::invalid(format!("the result has no column {name}")))?;
-            cols[idx] = col;
-        }
-        out.push(RecordBatch::try_new(schema, cols)?);
+        let (b, n) = relabel(b, &hits, "duplicate_committed", key)?;
+        marked += n;
+        out.push(b);
     }
     Ok((out, marked))
 }
 
+/// Rows the SQL kept whose key a row read earlier in the same batch (a lower `_ord`) also has
+/// become `duplicate_in_batch` drops: the first copy in read order stays. Done here rather than
+/// in the SQL because a window over the key partitions the batch by id — a third of silver's CPU
+/// for what one hash pass does (BENCHMARKS.md).
+pub fn mark_in_batch(result: Vec<RecordBatch>, key: &str) -> Result<(Vec<RecordBatch>, u64)> {
+    // the SQL's output order is not the read order: find each key's first copy by `_ord`
+    let mut first: HashMap<Id, i64> = HashMap::new();
+    for b in &result {
+        let (keys, reason, ord) = kept_keys(b, key)?;
+        for i in (0..b.num_rows()).filter(|&i| reason.is_null(i) && keys.is_valid(i)) {
+            let o = ord.value(i);
+            first.entry(Id::of(keys.value(i))).and_modify(|f| *f = (*f).min(o)).or_insert(o);
+        }
+    }
+    let mut marked = 0u64;
+    let mut out = Vec::with_capacity(result.len());
+    for b in result {
+        let (keys, reason, ord) = kept_keys(&b, key)?;
+        let hits: Vec<bool> = (0..b.num_rows())
+            .map(|i| reason.is_null(i) && keys.is_valid(i) && first.get(&Id::of(keys.value(i))) != Some(&ord.value(i)))
+            .collect();
+        let (b, n) = relabel(b, &hits, "duplicate_in_batch", key)?;
+        marked += n;
+        out.push(b);
+    }
+    Ok((out, marked))
+}
+
+fn kept_keys<'a>(b: &'a RecordBatch, key: &str) -> Result<(StringArray, &'a StringArray, &'a Int64Array)> {
+    Ok((
+        string_column(b, key)?,
+        downcast::<StringArray>(column(b, REASON)?)?,
+        downcast::<Int64Array>(column(b, super::decode::ORD)?)?,
+    ))
+}
+
+/// `b` with the rows of `hits` given the dedup reason `label` and the detail `<key>: <value>`;
+/// the number of rows changed.
+fn relabel(b: RecordBatch, hits: &[bool], label: &str, key: &str) -> Result<(RecordBatch, u64)> {
+    let marked = hits.iter().filter(|h| **h).count() as u64;
+    if marked == 0 {
+        return Ok((b, 0));
+    }
+    let keys = string_column(&b, key)?;
+    let reason = downcast::<StringArray>(column(&b, REASON)?)?;
+    let detail = downcast::<StringArray>(column(&b, DETAIL)?)?;
+    let new_reason: StringArray = (0..b.num_rows())
+        .map(|i| if hits[i] { Some(label) } else { reason.is_valid(i).then(|| reason.value(i)) })
+        .collect();
+    let new_detail: StringArray = (0..b.num_rows())
+        .map(|i| {
+            if hits[i] {
+                Some(format!("{key}: {}", keys.value(i)))
+            } else {
+                detail.is_valid(i).then(|| detail.value(i).to_string())
+            }
+        })
+        .collect();
+    let schema = b.schema();
+    let mut cols = b.columns().to_vec();
+    for (name, col) in [(REASON, Arc::new(new_reason) as _), (DETAIL, Arc::new(new_detail) as _)] {
+        let idx = schema.index_of(name).map_err(|_| Error::invalid(format!("the result has no column {name}")))?;
+        cols[idx] = col;
+    }
+    Ok((RecordBatch::try_new(schema, cols)?, marked))
+}
+
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef> {
     b.column_by_name(name).ok_or_else(|| Error::invalid(format!("the result has no column {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(rows: &[(i64, Option<&str>, Option<&str>)]) -> RecordBatch {
+        let ord: Int64Array = rows.iter().map(|r| Some(r.0)).collect();
+        let key: StringArray = rows.iter().map(|r| r.1).collect();
+        let reason: StringArray = rows.iter().map(|r| r.2).collect();
+        let detail: StringArray = rows.iter().map(|_| None::<&str>).collect();
+        RecordBatch::try_from_iter([
+            ("_ord", Arc::new(ord) as arrow::array::ArrayRef),
+            ("event_id", Arc::new(key) as _),
+            (REASON, Arc::new(reason) as _),
+            (DETAIL, Arc::new(detail) as _),
+        ])
+        .unwrap()
+    }
+
+    fn reasons(batches: &[RecordBatch]) -> Vec<Option<String>> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let r = b.column_by_name(REASON).unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+                (0..r.len()).map(move |i| r.is_valid(i).then(|| r.value(i).to_string())).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_first_copy_in_read_order_stays_whatever_the_output_order() {
+        // the SQL may return rows in any order, across several batches
+        let batches = vec![
+            result(&[(5, Some("a"), None), (2, Some("b"), None), (7, Some("b"), Some("invalid_timestamp"))]),
+            result(&[(1, Some("a"), None), (3, None, None), (4, Some("c"), None), (6, Some("b"), None)]),
+        ];
+        let (out, n) = mark_in_batch(batches, "event_id").unwrap();
+        assert_eq!(n, 2);
+        let d = Some("duplicate_in_batch".to_string());
+        assert_eq!(
+            reasons(&out),
+            vec![d.clone(), None, Some("invalid_timestamp".into()), None, None, None, d],
+            "a@5 and b@6 are later copies; a rejected row and a row without a key are left alone"
+        );
+        let detail = out[0].column_by_name(DETAIL).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(detail.value(0), "event_id: a");
+    }
 }

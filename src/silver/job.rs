@@ -129,6 +129,9 @@ impl SilverJob {
             );
             phases.lap("dedup");
         }
+        if let Some(def) = &m.def.dedup {
+            result = dedup::mark_in_batch(result, &def.key)?.0;
+        }
         let now = chrono::Utc::now().timestamp_micros();
         let (good_schema, bad_schema) = (arrow_schema(&pending.good)?, arrow_schema(&pending.bad)?);
         let split = transform::split(&result, &read.bronze, &needs, &good_schema, &bad_schema, now)?;

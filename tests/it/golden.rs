@@ -1,13 +1,14 @@
 //! Golden tests for the SQL transforms: for every `sql/<table>.sql`, the cases in
-//! `tests/golden/<table>/*.golden` run through the table's decoder and transform — the library
-//! code silver runs, without the binary, the bronze store or a catalog — and each result row is
+//! `tests/golden/<table>/*.golden` run through the table's decoder, transform and dedup marks —
+//! the library code silver runs, without the binary, the bronze store or a catalog — and each result row is
 //! compared with the expected values written beside its input.
 //!
 //! A case file, line by line (blank lines and `#` comments are ignored):
 //!
 //! ```text
 //! max_record_bytes: 64          optional: silver.max_record_bytes for this case (default 1 MiB)
-//! committed: <id>               an id already in the table (the SQL's `committed` input)
+//! committed: <id>               an id already in the table (floe's dedup state; also the SQL's
+//!                               `committed` input)
 //! input: <record>               one bronze record: the rest of the line, byte for byte
 //! input-hex: <hex>              one bronze record given as hex (bytes that are not text)
 //! input-defect: <reason>        one bronze record the source marked (e.g. a corrupt KPL
@@ -28,6 +29,7 @@ use floe::bronze::encode::to_batch;
 use floe::catalog::tables::{TableDef, load_defs};
 use floe::model::{Position, SequenceNumber, ShardId};
 use floe::silver::decode::{Decoder, ORD};
+use floe::silver::dedup::{mark_in_batch, mark_seen};
 use floe::silver::sql::{BUILT_IN, Transform};
 use floe::source::{Defect, Record};
 use serde_json::{Map, Value};
@@ -97,7 +99,12 @@ async fn run(def: &TableDef, transform: &Transform, case: &Case) -> Vec<Map<Stri
     let committed_schema = Arc::new(Schema::new(vec![Field::new(key, DataType::Utf8, true)]));
     let ids = StringArray::from(case.committed.clone());
     let committed = RecordBatch::try_new(committed_schema.clone(), vec![Arc::new(ids)]).unwrap();
-    let result = transform.run(decoder.schema(), vec![decoded], committed_schema, vec![committed]).await.unwrap();
+    let mut result = transform.run(decoder.schema(), vec![decoded], committed_schema, vec![committed]).await.unwrap();
+    // then what silver does after the SQL: ids already in the table, later copies in the batch
+    if let Some(d) = &def.dedup {
+        result = mark_seen(result, &d.key, |k| case.committed.iter().any(|c| c == k)).unwrap().0;
+        result = mark_in_batch(result, &d.key).unwrap().0;
+    }
     let mut buf = Vec::new();
     let mut w = arrow::json::ArrayWriter::new(&mut buf);
     for b in &result {
