@@ -1,6 +1,8 @@
 //! The decoder contract, written once: the control columns every decoder's output starts with,
 //! the bad-row reasons, and the trait an input format implements.
 
+use std::borrow::Cow;
+
 use crate::bronze::encode::col;
 
 /// The bad-row reasons a decoder gives.
@@ -37,6 +39,11 @@ pub type Rejection = (&'static str, String);
 pub trait RecordDecoder: std::fmt::Debug + Send + Sync {
     /// The text columns this format fills, in output order (after the control columns).
     fn columns(&self) -> &[String];
-    /// Fill `values` (one slot per [`RecordDecoder::columns`]) from one record, or reject it.
-    fn decode_record(&self, text: &str, values: &mut [Option<String>]) -> std::result::Result<(), Rejection>;
+    /// Fill `values` (one slot per [`RecordDecoder::columns`], all `None` on entry) from one
+    /// record, or reject it. Values may borrow from the record's text.
+    fn decode_record<'a>(
+        &self,
+        text: &'a str,
+        values: &mut [Option<Cow<'a, str>>],
+    ) -> std::result::Result<(), Rejection>;
 }

@@ -1,5 +1,6 @@
 //! [`Decoder`]: the shared checks and the output contract around one input format.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StringBuilder};
@@ -76,7 +77,7 @@ impl Decoder {
         let mut error = StringBuilder::with_capacity(n, 0);
         let mut detail = StringBuilder::with_capacity(n, 0);
         let mut cols: Vec<StringBuilder> = (0..width).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
-        let mut values: Vec<Option<String>> = vec![None; width];
+        let mut values: Vec<Option<Cow<'_, str>>> = vec![None; width];
         for i in 0..n {
             values.iter_mut().for_each(|v| *v = None);
             let source_defect = (!defect.is_null(i)).then(|| defect.value(i));
@@ -92,7 +93,7 @@ impl Decoder {
                     error.append_null();
                     detail.append_null();
                     for (c, v) in cols.iter_mut().zip(values.iter_mut()) {
-                        c.append_option(v.take());
+                        c.append_option(v.take().as_deref());
                     }
                 }
             }

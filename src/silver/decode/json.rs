@@ -1,9 +1,10 @@
 //! JSON-object records → one text column per input field of the table, plus `extra` (the
 //! fields the table does not know, kept as one JSON object) and the first decode error.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::contract::{RecordDecoder, Rejection, reasons};
+use super::json_scan::{Kind, Member, ScanError, members, unescape};
 use crate::catalog::tables::TableDef;
 
 /// What the decoder needs to know about one input column.
@@ -75,53 +76,74 @@ impl RecordDecoder for JsonDecoder {
         &self.columns
     }
 
-    /// Fill the fields from one record, and `extra` with the fields the table does not know.
-    fn decode_record(&self, text: &str, values: &mut [Option<String>]) -> Result<(), Rejection> {
-        let value: Value = serde_json::from_str(text).map_err(|e| (reasons::INVALID_JSON, e.to_string()))?;
-        let Value::Object(mut obj) = value else {
-            return Err((reasons::NOT_AN_OBJECT, format!("expected a JSON object, got {}", kind(&value))));
-        };
-        for (f, slot) in self.fields.iter().zip(values.iter_mut()) {
-            let v = obj.remove(&f.name);
-            *slot = match v {
-                None | Some(Value::Null) => {
-                    if f.required {
-                        return Err((reasons::MISSING_FIELD, f.name.clone()));
-                    }
-                    None
-                }
-                Some(Value::String(s)) if f.any_json || f.expect == Expect::String => Some(s),
-                Some(v) if f.any_json => Some(v.to_string()),
-                Some(Value::Number(n))
-                    if f.expect == Expect::Number || (f.expect == Expect::Integer && (n.is_i64() || n.is_u64())) =>
-                {
-                    Some(n.to_string())
-                }
-                Some(Value::Bool(b)) if f.expect == Expect::Boolean => Some(b.to_string()),
-                Some(v) => {
-                    return Err((
-                        reasons::WRONG_TYPE,
-                        format!("{}: expected {}, got {}", f.name, f.expect.name(), kind(&v)),
-                    ));
-                }
-            };
+    /// Fill the fields from one record, and `extra` with the fields the table does not know. A
+    /// key given twice counts once, its last value (as serde_json reads it); nested JSON and
+    /// `extra` keep the record's own text.
+    fn decode_record<'a>(&self, text: &'a str, values: &mut [Option<Cow<'a, str>>]) -> Result<(), Rejection> {
+        let members = members(text).map_err(|e| match e {
+            ScanError::Invalid(message) => (reasons::INVALID_JSON, message),
+            ScanError::NotAnObject(kind) => {
+                (reasons::NOT_AN_OBJECT, format!("expected a JSON object, got {}", kind.name()))
+            }
+        })?;
+        let mut found: Vec<Option<&str>> = vec![None; self.fields.len()];
+        let mut unknown: Vec<&Member<'a>> = Vec::new();
+        for m in &members {
+            match self.fields.iter().position(|f| f.name == m.key) {
+                Some(at) => found[at] = Some(m.value),
+                None if self.has_extra => match unknown.iter().position(|u| u.key == m.key) {
+                    Some(at) => unknown[at] = m,
+                    None => unknown.push(m),
+                },
+                None => {}
+            }
         }
-        if self.has_extra && !obj.is_empty() {
-            values[self.fields.len()] = Some(Value::Object(obj).to_string());
+        for ((f, raw), slot) in self.fields.iter().zip(found).zip(values.iter_mut()) {
+            *slot = field_value(f, raw)?;
+        }
+        if !unknown.is_empty() {
+            let mut extra =
+                String::with_capacity(2 + unknown.iter().map(|m| m.raw_key.len() + m.value.len() + 2).sum::<usize>());
+            extra.push('{');
+            for (i, m) in unknown.iter().enumerate() {
+                if i > 0 {
+                    extra.push(',');
+                }
+                extra.push_str(m.raw_key);
+                extra.push(':');
+                extra.push_str(m.value);
+            }
+            extra.push('}');
+            values[self.fields.len()] = Some(Cow::Owned(extra));
         }
         Ok(())
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
+/// One field's text from its raw JSON value (`None`: absent), or why the record is rejected.
+fn field_value<'a>(f: &InputField, raw: Option<&'a str>) -> Result<Option<Cow<'a, str>>, Rejection> {
+    let kind = raw.map_or(Kind::Null, Kind::of);
+    let Some(raw) = raw.filter(|_| kind != Kind::Null) else {
+        return match f.required {
+            true => Err((reasons::MISSING_FIELD, f.name.clone())),
+            false => Ok(None),
+        };
+    };
+    let wrong = || (reasons::WRONG_TYPE, format!("{}: expected {}, got {}", f.name, f.expect.name(), kind.name()));
+    Ok(Some(match kind {
+        Kind::String if f.any_json || f.expect == Expect::String => unescape(raw),
+        _ if f.any_json => Cow::Borrowed(raw),
+        Kind::Number if matches!(f.expect, Expect::Number | Expect::Integer) => {
+            // serde_json's reading of the number, as before: integers must be integral
+            let n: serde_json::Number = serde_json::from_str(raw).map_err(|_| wrong())?;
+            if f.expect == Expect::Integer && !(n.is_i64() || n.is_u64()) {
+                return Err(wrong());
+            }
+            Cow::Owned(n.to_string())
+        }
+        Kind::Boolean if f.expect == Expect::Boolean => Cow::Borrowed(raw),
+        _ => return Err(wrong()),
+    }))
 }
 
 #[cfg(test)]

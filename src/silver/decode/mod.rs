@@ -15,11 +15,13 @@
 //! To add a format: a [`RecordDecoder`] in its own file, a [`crate::catalog::tables::DecoderKind`] variant, and its arm
 //! in [`Decoder::for_table`] (`decoder.rs`).
 //!
-//! - [`json`]: one JSON object per record (the `events` input contract).
+//! - [`json`]: one JSON object per record (the `events` input contract), taken apart by
+//!   [`json_scan`] without building a tree.
 
 pub mod contract;
 pub mod decoder;
 pub mod json;
+pub mod json_scan;
 mod prechecks;
 
 pub use contract::{CONTROL_COLUMNS, ERROR, ERROR_DETAIL, ORD, RecordDecoder, Rejection, reasons};
