@@ -175,7 +175,7 @@ pub async fn backfill(
         report.records += needs.table.iter().zip(&needs.bad_table).filter(|(a, b)| **a || **b).count() as u64;
         let decoded = t.decoder.decode_parallel(&read.bronze, 2)?;
         let (committed_schema, committed) = committed_input(m.def.dedup.as_ref());
-        let mut result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
+        let mut result = t.transform.run(t.decoder.schema(), decoded, committed_schema, committed).await?;
         if let Some(def) = &m.def.dedup {
             if opts.only.is_some() {
                 for day in days_of(&result, &good_day)? {

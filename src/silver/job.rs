@@ -106,7 +106,7 @@ impl SilverJob {
             .map_err(|e| Error::invalid(format!("decoder task failed: {e}")))??;
         phases.lap("decode");
         let (committed_schema, committed) = dedup::committed_input(m.def.dedup.as_ref());
-        let mut result = t.transform.run(t.decoder.schema(), vec![decoded], committed_schema, committed).await?;
+        let mut result = t.transform.run(t.decoder.schema(), decoded, committed_schema, committed).await?;
         phases.lap("sql");
         let mut dedup_note = String::new();
         let mut state = match &t.dedup {

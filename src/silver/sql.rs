@@ -60,7 +60,8 @@ impl Transform {
         SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2))
     }
 
-    /// Run over `bronze` (decoded) and `committed` (ids already in the table).
+    /// Run over `bronze` (decoded; each batch one partition, run in parallel — the result comes
+    /// back in no particular order, each row naming its record by `_ord`) and `committed`.
     pub async fn run(
         &self,
         bronze_schema: SchemaRef,
@@ -69,7 +70,11 @@ impl Transform {
         committed: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
         let ctx = Self::context();
-        ctx.register_table("bronze", Arc::new(MemTable::try_new(bronze_schema, vec![bronze])?))?;
+        let partitions: Vec<Vec<RecordBatch>> = match bronze.is_empty() {
+            true => vec![vec![]],
+            false => bronze.into_iter().map(|b| vec![b]).collect(),
+        };
+        ctx.register_table("bronze", Arc::new(MemTable::try_new(bronze_schema, partitions)?))?;
         ctx.register_table("committed", Arc::new(MemTable::try_new(committed_schema, vec![committed])?))?;
         let df = ctx.sql(&self.text).await.map_err(|e| self.err(e.to_string()))?;
         Ok(df.collect().await?)

@@ -47,8 +47,10 @@ impl Decoder {
         self.schema.clone()
     }
 
-    /// Decode a bronze batch on up to `threads` threads (row order and `_ord` are kept).
-    pub fn decode_parallel(&self, bronze: &RecordBatch, threads: usize) -> Result<RecordBatch> {
+    /// Decode a bronze batch on up to `threads` threads: one batch per thread, in row order, with
+    /// `_ord` numbering across them. Not concatenated: each becomes one partition of the SQL's
+    /// input, so the transform runs on as many cores.
+    pub fn decode_parallel(&self, bronze: &RecordBatch, threads: usize) -> Result<Vec<RecordBatch>> {
         let n = bronze.num_rows();
         let chunk = n.div_ceil(threads.max(1)).max(1);
         let parts: Vec<Result<RecordBatch>> = std::thread::scope(|scope| {
@@ -64,8 +66,7 @@ impl Decoder {
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::invalid("a decoder thread panicked"))))
                 .collect()
         });
-        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok(arrow::compute::concat_batches(&self.schema, &parts)?)
+        parts.into_iter().collect()
     }
 
     /// Decode a bronze batch; `first_ord` numbers the rows in read order across batches.
