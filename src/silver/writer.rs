@@ -19,7 +19,10 @@ use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::error::Result;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
 
 const DEFAULT_TARGET_FILE_SIZE: usize = 128 << 20;
 
@@ -28,13 +31,43 @@ type Fanout =
 
 /// Data files of one table being written: rows go in round after round; [`close`](Self::close)
 /// ends the files and hands their metadata over for the commit.
+///
+/// The encoding (Parquet, zstd) runs in a task of its own, fed through a channel one round deep:
+/// while it encodes a round, the next round is read, decoded and transformed on the other core.
+/// Dropped without `close`, the task still ends its files; uncommitted, they are orphans for
+/// `floe remove-orphans`.
 pub struct OpenFiles {
+    tx: Option<mpsc::Sender<Vec<RecordBatch>>>,
+    task: Option<JoinHandle<Result<Vec<DataFile>>>>,
+    rows: u64,
+}
+
+/// What the encoding task owns.
+struct Encoder {
     fanout: Fanout,
     splitter: RecordBatchPartitionSplitter,
-    rows: u64,
     /// Columns whose metrics mode is `none`, and the spec the files are written with.
     unbounded: std::collections::HashSet<i32>,
     spec_id: i32,
+}
+
+impl Encoder {
+    async fn run(mut self, mut rx: mpsc::Receiver<Vec<RecordBatch>>) -> Result<Vec<DataFile>> {
+        let mut rows = 0u64;
+        while let Some(batches) = rx.recv().await {
+            for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+                for (key, part) in self.splitter.split(batch)? {
+                    self.fanout.write(key, part).await?;
+                }
+                rows += batch.num_rows() as u64;
+            }
+        }
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let files = self.fanout.close().await?;
+        files.into_iter().map(|f| super::metrics_mode::without_bounds(f, self.spec_id, &self.unbounded)).collect()
+    }
 }
 
 impl OpenFiles {
@@ -74,23 +107,33 @@ impl OpenFiles {
             meta.current_schema().clone(),
             meta.default_partition_spec().clone(),
         )?;
-        Ok(Self {
+        let encoder = Encoder {
             fanout: FanoutWriter::new(DataFileWriterBuilder::new(rolling)),
             splitter,
-            rows: 0,
             unbounded: super::metrics_mode::unbounded_columns(table),
             spec_id: meta.default_partition_spec_id(),
-        })
+        };
+        let (tx, rx) = mpsc::channel(1);
+        Ok(Self { tx: Some(tx), task: Some(tokio::spawn(encoder.run(rx))), rows: 0 })
     }
 
-    /// Add `batches` (already in the table's Arrow schema).
+    /// Add `batches` (already in the table's Arrow schema). Returns once they are queued; an
+    /// error of the encoding shows here (for a later round) or at [`close`](Self::close).
     pub async fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
-        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            for (key, part) in self.splitter.split(batch)? {
-                self.fanout.write(key, part).await?;
-            }
-            self.rows += batch.num_rows() as u64;
+        let n: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        if n == 0 {
+            return Ok(());
         }
+        let sent = match &self.tx {
+            Some(tx) => tx.send(batches.to_vec()).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // the task stopped early: its error is the reason
+            self.tx = None;
+            return Err(self.finish().await.err().unwrap_or_else(|| Error::invalid("the data file writer stopped")));
+        }
+        self.rows += n;
         Ok(())
     }
 
@@ -99,12 +142,16 @@ impl OpenFiles {
     }
 
     /// End the files; nothing written gives no files.
-    pub async fn close(self) -> Result<Vec<DataFile>> {
-        if self.rows == 0 {
-            return Ok(Vec::new());
+    pub async fn close(mut self) -> Result<Vec<DataFile>> {
+        self.tx = None;
+        self.finish().await
+    }
+
+    async fn finish(&mut self) -> Result<Vec<DataFile>> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(|e| Error::invalid(format!("the data file writer failed: {e}")))?,
+            None => Err(Error::invalid("the data file writer failed earlier")),
         }
-        let files = self.fanout.close().await?;
-        files.into_iter().map(|f| super::metrics_mode::without_bounds(f, self.spec_id, &self.unbounded)).collect()
     }
 }
 
