@@ -252,5 +252,13 @@ pub fn print(r: &ReplayReport) {
         );
     }
     super::backfill::print(&r.silver);
+    let written: u64 = r.shards.iter().map(|s| s.records_written).sum();
+    let taken = r.silver.iter().map(|t| t.records).max().unwrap_or(0);
+    if !r.dry_run && !r.silver.is_empty() && written > taken {
+        println!(
+            "  {} records lie past silver's watermarks (a gap at a shard's end): the loader's next round takes them",
+            written - taken
+        );
+    }
     println!("{:.1} s", r.seconds);
 }
