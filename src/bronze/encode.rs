@@ -84,6 +84,22 @@ pub fn to_batch(shard: &ShardId, records: &[Record], ingest_ts_micros: i64) -> R
 /// silver into its commit; JSON lines objects have nowhere to carry it).
 pub const LEASE_EPOCH_KEY: &str = "floe.lease_epoch";
 
+/// `records` of `shard` as the bytes of one bronze object, built off the async workers (encoding
+/// and compressing is CPU work); `ingest_ts` is now.
+pub async fn encode_records(
+    shard: &ShardId,
+    records: Vec<Record>,
+    format: BronzeFormat,
+    zstd_level: i32,
+    lease_epoch: Option<u64>,
+) -> Result<Bytes> {
+    let shard = shard.clone();
+    let ingest = chrono::Utc::now().timestamp_micros();
+    tokio::task::spawn_blocking(move || encode(&to_batch(&shard, &records, ingest)?, format, zstd_level, lease_epoch))
+        .await
+        .map_err(|e| Error::invalid(format!("bronze encoder task failed: {e}")))?
+}
+
 /// Serialise a bronze batch in `format`; `lease_epoch` (workers sharing a stream) goes into the
 /// Parquet footer.
 pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32, lease_epoch: Option<u64>) -> Result<Bytes> {

@@ -125,14 +125,7 @@ impl ShardWriter {
         // epoch goes into the object (Parquet footer, S3 metadata), so every object says which
         // lease wrote it.
         let epoch = self.checkpoints.fence(&self.shard).await?;
-        let (format, level, shard) = (self.format, self.zstd_level, self.shard.clone());
-        let ingest = chrono::Utc::now().timestamp_micros();
-        let bytes = tokio::task::spawn_blocking(move || {
-            let batch = encode::to_batch(&shard, &records, ingest)?;
-            encode::encode(&batch, format, level, epoch)
-        })
-        .await
-        .map_err(|e| crate::error::Error::invalid(format!("bronze encoder task failed: {e}")))??;
+        let bytes = encode::encode_records(&self.shard, records, self.format, self.zstd_level, epoch).await?;
         let size = bytes.len() as u64;
         let location = self.store.put(&key, bytes, epoch).await?;
         crate::crashpoint::hit(crate::crashpoint::BRONZE_AFTER_PUT);

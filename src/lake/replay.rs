@@ -21,7 +21,7 @@ use crate::bronze::encode;
 use crate::bronze::layout::BronzeKey;
 use crate::bronze::store::{BronzeObject, BronzeStore};
 use crate::config::BronzeFormat;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Position, SequenceNumber, ShardId};
 use crate::source::{ReadBatch, Record};
 
@@ -196,14 +196,7 @@ impl GapWriter {
             report.objects_written.push(key.path());
             return Ok(());
         }
-        let (format, level, shard) = (self.format, self.zstd_level, self.shard.clone());
-        let ingest = chrono::Utc::now().timestamp_micros();
-        let bytes = tokio::task::spawn_blocking(move || {
-            let batch = encode::to_batch(&shard, &records, ingest)?;
-            encode::encode(&batch, format, level, None)
-        })
-        .await
-        .map_err(|e| Error::invalid(format!("bronze encoder task failed: {e}")))??;
+        let bytes = encode::encode_records(&self.shard, records, self.format, self.zstd_level, None).await?;
         report.bytes_written += bytes.len() as u64;
         let location = self.store.put(&key, bytes, None).await?;
         tracing::info!(shard = %self.shard, object = %location, "replayed a gap into bronze");
