@@ -7,6 +7,7 @@
 
 use crate::config::BronzeFormat;
 use crate::model::{Hour, SequenceNumber, ShardId};
+use crate::source::Record;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BronzeKey {
@@ -39,6 +40,18 @@ impl BronzeKey {
             hour: t.format("%H").to_string(),
             format,
         }
+    }
+
+    /// The key of an object holding `first` … `last` of `shard` (in sequence order).
+    pub fn spanning(stream: &str, shard: &ShardId, first: &Record, last: &Record, format: BronzeFormat) -> Self {
+        Self::new(
+            stream,
+            shard.clone(),
+            first.position.seq.clone(),
+            last.position.seq.clone(),
+            first.arrival_ts_micros,
+            format,
+        )
     }
 
     /// The hour partition the key is in.

@@ -98,14 +98,7 @@ impl ShardWriter {
     }
 
     fn key(&self, first: &Record, last: &Record) -> BronzeKey {
-        BronzeKey::new(
-            &self.stream,
-            self.shard.clone(),
-            first.position.seq.clone(),
-            last.position.seq.clone(),
-            first.arrival_ts_micros,
-            self.format,
-        )
+        BronzeKey::spanning(&self.stream, &self.shard, first, last, self.format)
     }
 
     async fn flush(&self, records: Vec<Record>, ended: bool) -> Result<()> {

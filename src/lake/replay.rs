@@ -183,14 +183,7 @@ impl GapWriter {
 
     async fn flush(&self, records: Vec<Record>, report: &mut ShardReplay) -> Result<()> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else { return Ok(()) };
-        let key = BronzeKey::new(
-            &self.stream,
-            self.shard.clone(),
-            first.position.seq.clone(),
-            last.position.seq.clone(),
-            first.arrival_ts_micros,
-            self.format,
-        );
+        let key = BronzeKey::spanning(&self.stream, &self.shard, first, last, self.format);
         report.records_written += records.len() as u64;
         if self.dry_run {
             report.objects_written.push(key.path());
