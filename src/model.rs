@@ -8,6 +8,7 @@ use std::fmt;
 use crate::error::{Error, Result};
 
 mod frontier;
+pub mod snowplow;
 pub use frontier::{FRONTIER_PREFIX, Frontier, Hour};
 
 /// A shard of the source stream (a Kinesis shard id, or a spool file's stem). Only characters that

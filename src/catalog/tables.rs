@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 use crate::model::TableName;
 
 /// The definitions that ship with floe, by table name.
-pub const BUILT_IN: &[(&str, &str)] = &[("events", include_str!("../../catalog/events.toml"))];
+/// The first is the one loaded when `silver.tables` names none.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("events", include_str!("../../catalog/events.toml")),
+    ("snowplow_events", include_str!("../../catalog/snowplow_events.toml")),
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,8 +26,9 @@ pub struct TableDef {
     pub doc: Option<String>,
     /// The table that receives this table's rejected records.
     pub bad_rows_table: String,
-    /// How the input records are decoded (`json`: one JSON object per record; the default).
-    #[serde(default)]
+    /// How the input records are decoded (`json`: one JSON object per record, the default;
+    /// `snowplow-enriched-tsv`: Snowplow enriched events). `format` is accepted as its alias.
+    #[serde(default, alias = "format")]
     pub decoder: DecoderKind,
     pub columns: Vec<ColumnDef>,
     #[serde(default)]
@@ -39,11 +44,14 @@ pub struct TableDef {
 
 /// The input format of a table's records (`decoder = "…"` in its definition).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum DecoderKind {
     /// One JSON object per record, fields by name.
     #[default]
     Json,
+    /// One Snowplow enriched event per record: the 131 atomic fields, tab-separated, in the
+    /// canonical order; columns are atomic fields by name.
+    SnowplowEnrichedTsv,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +103,9 @@ impl TableDef {
                     c.name, c.from
                 )));
             }
+            if def.decoder == DecoderKind::SnowplowEnrichedTsv {
+                check_atomic(c).map_err(def_err)?;
+            }
         }
         if let Some(d) = &def.dedup {
             for col in [&d.key, &d.time] {
@@ -115,7 +126,7 @@ impl TableDef {
             let id = i as i32 + 1;
             let ty = Type::Primitive(primitive(&c.r#type).ok_or_else(|| {
                 Error::invalid(format!(
-                    "column {}: unknown type {:?} (use boolean, int, long, float, double, date, timestamp, timestamptz, string, binary)",
+                    "column {}: unknown type {:?} (use boolean, int, long, float, double, decimal(P,S), date, timestamp, timestamptz, string, binary)",
                     c.name, c.r#type
                 ))
             })?);
@@ -185,11 +196,79 @@ fn primitive(s: &str) -> Option<PrimitiveType> {
         "timestamptz" => PrimitiveType::Timestamptz,
         "string" => PrimitiveType::String,
         "binary" => PrimitiveType::Binary,
-        _ => return None,
+        other => {
+            // decimal(P,S): P in 1..=38, S in 0..=P (Iceberg's bounds)
+            let (p, sc) = other.strip_prefix("decimal(")?.strip_suffix(')')?.split_once(',')?;
+            let (precision, scale): (u32, u32) = (p.trim().parse().ok()?, sc.trim().parse().ok()?);
+            if !(1..=38).contains(&precision) || scale > precision {
+                return None;
+            }
+            PrimitiveType::Decimal { precision, scale }
+        }
     })
 }
 
-/// The table definitions: from `dir` when given (every `*.toml`), else the built-in ones.
+/// A column of an enriched-TSV table: an input column must be an atomic field, of a type its
+/// checked text casts to.
+fn check_atomic(c: &ColumnDef) -> std::result::Result<(), String> {
+    use crate::model::snowplow::{ATOMIC_FIELDS, AtomicKind, atomic_index};
+    if c.from == "extra" || c.from == "derived" {
+        return match c.from.as_str() {
+            "extra" => Err(format!("column {}: an enriched event has no unknown fields (from = \"extra\")", c.name)),
+            _ => Ok(()),
+        };
+    }
+    let Some(i) = atomic_index(&c.name) else {
+        return Err(format!("column {}: not one of the 131 atomic fields of a Snowplow enriched event", c.name));
+    };
+    let kind = ATOMIC_FIELDS[i].1;
+    let fits = match kind {
+        AtomicKind::Text | AtomicKind::Contexts | AtomicKind::Unstruct => c.r#type == "string",
+        AtomicKind::Int => ["int", "long", "string"].contains(&c.r#type.as_str()),
+        AtomicKind::Double => ["double", "string"].contains(&c.r#type.as_str()),
+        AtomicKind::Decimal => c.r#type.starts_with("decimal(") || ["double", "string"].contains(&c.r#type.as_str()),
+        AtomicKind::Bool => ["boolean", "string"].contains(&c.r#type.as_str()),
+        AtomicKind::Tstamp => ["timestamptz", "timestamp", "string"].contains(&c.r#type.as_str()),
+    };
+    match fits {
+        true => Ok(()),
+        false => Err(format!(
+            "column {}: type {:?} does not hold the atomic field's values (Snowplow types it {})",
+            c.name,
+            c.r#type,
+            kind.iceberg_type()
+        )),
+    }
+}
+
+/// The tables this configuration loads (`silver.tables`): the named definitions, in that order;
+/// with no names, every definition in `dir`, or the first built-in one (`events`).
+pub fn load_defs_named(dir: Option<&Path>, names: Option<&[String]>) -> Result<Vec<TableDef>> {
+    let all = load_defs(dir)?;
+    let Some(names) = names else {
+        return Ok(match dir {
+            Some(_) => all,
+            None => all.into_iter().take(1).collect(),
+        });
+    };
+    if names.is_empty() {
+        return Err(Error::invalid("silver.tables is empty: name at least one table"));
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|d| &d.name == n).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+                Error::invalid(format!(
+                    "silver.tables names {n:?}, which has no definition (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Every table definition: from `dir` when given (every `*.toml`), else the built-in ones.
 pub fn load_defs(dir: Option<&Path>) -> Result<Vec<TableDef>> {
     let mut defs = Vec::new();
     match dir {
@@ -253,6 +332,36 @@ mod tests {
         assert!(events.schema().unwrap().field_by_name("collector_tstamp").is_some());
         assert_eq!(events.partition_spec().unwrap().fields().len(), 1);
         bad_rows_schema().unwrap();
+    }
+
+    #[test]
+    fn the_snowplow_table_takes_every_atomic_field_with_its_type() {
+        let defs = load_defs_named(None, Some(&["snowplow_events".to_string()])).unwrap();
+        let d = &defs[0];
+        assert_eq!(d.decoder, DecoderKind::SnowplowEnrichedTsv);
+        assert_eq!(d.input_columns().count(), crate::model::snowplow::ATOMIC_FIELD_COUNT);
+        for (c, (name, kind)) in d.input_columns().zip(crate::model::snowplow::ATOMIC_FIELDS) {
+            assert_eq!((c.name.as_str(), c.r#type.as_str()), (name, kind.iceberg_type()));
+        }
+        let schema = d.schema().unwrap();
+        let tr_total = schema.field_by_name("tr_total").unwrap();
+        assert_eq!(*tr_total.field_type, Type::Primitive(PrimitiveType::Decimal { precision: 18, scale: 2 }));
+        assert_eq!(d.partition_spec().unwrap().fields().len(), 2);
+        assert_eq!(load_defs_named(None, None).unwrap().len(), 1, "events alone by default");
+        let e = load_defs_named(None, Some(&["nope".to_string()])).unwrap_err().to_string();
+        assert!(e.contains("\"nope\"") && e.contains("known: events, snowplow_events"), "{e}");
+    }
+
+    #[test]
+    fn an_enriched_table_names_atomic_fields_only() {
+        let t = "bad_rows_table = \"x_bad\"\ndecoder = \"snowplow-enriched-tsv\"\n[[columns]]\nname = \"tenant\"\ntype = \"string\"\n";
+        let e = TableDef::parse("x", t, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("column tenant: not one of the 131 atomic fields"), "{e}");
+        let t = t.replace("tenant", "txn_id").replace("\"string\"", "\"boolean\"");
+        let e = TableDef::parse("x", &t, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("Snowplow types it int"), "{e}");
+        assert_eq!(primitive("decimal(18, 2)"), Some(PrimitiveType::Decimal { precision: 18, scale: 2 }));
+        assert_eq!(primitive("decimal(2,3)"), None);
     }
 
     #[test]

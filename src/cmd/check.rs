@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::catalog::tables::load_defs;
+use crate::catalog::tables::load_defs_named;
 use crate::config::Config;
 use crate::error::Result;
 use crate::silver::decode::Decoder;
@@ -13,7 +13,7 @@ use crate::silver::sql::Transform;
 
 pub async fn check(cfg: &Config) -> Result<()> {
     println!("config      {}: ok", cfg.origin);
-    let defs = load_defs(cfg.silver.tables_dir.as_deref())?;
+    let defs = load_defs_named(cfg.silver.tables_dir.as_deref(), cfg.silver.tables.as_deref())?;
     for def in &defs {
         def.schema()?;
         def.partition_spec()?;

@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use crate::catalog::FloeCatalog;
 use crate::catalog::open::open_catalog;
 use crate::catalog::setup::{ManagedTable, SetupReport, ensure_tables};
-use crate::catalog::tables::load_defs;
+use crate::catalog::tables::load_defs_named;
 use crate::config::{CatalogKind, CheckpointKind, Config, SourceKind};
 use crate::error::Result;
 
@@ -22,7 +22,7 @@ pub async fn open_tables_with(
     sdk: Option<&SdkConfig>,
 ) -> Result<(FloeCatalog, Vec<ManagedTable>, SetupReport)> {
     let catalog = open_catalog(&cfg.catalog, sdk).await?;
-    let defs = load_defs(cfg.silver.tables_dir.as_deref())?;
+    let defs = load_defs_named(cfg.silver.tables_dir.as_deref(), cfg.silver.tables.as_deref())?;
     let (tables, report) = ensure_tables(&catalog, &cfg.catalog.namespace, &defs).await?;
     Ok((catalog, tables, report))
 }

@@ -22,6 +22,7 @@ pub(super) struct RawSilver {
     commit_interval: Option<String>,
     commit_max_bytes: Option<String>,
     max_record_bytes: Option<String>,
+    tables: Option<Vec<String>>,
     tables_dir: Option<String>,
     sql_dir: Option<String>,
 }
@@ -47,6 +48,10 @@ pub struct SilverConfig {
     /// …or until it holds this much bronze.
     pub commit_max_bytes: u64,
     pub max_record_bytes: u64,
+    /// The tables to load, by definition name (`None`: `events`, or every definition in
+    /// `tables_dir`). Each table reads the whole stream, so name the ones its records are for:
+    /// `["snowplow_events"]` for a Snowplow enrich stream.
+    pub tables: Option<Vec<String>>,
     /// `None` = the table definitions and SQL compiled into the binary.
     pub tables_dir: Option<PathBuf>,
     pub sql_dir: Option<PathBuf>,
@@ -66,6 +71,7 @@ impl RawSilver {
             commit_interval: v.duration("silver.commit_interval", self.commit_interval, "15s")?,
             commit_max_bytes: v.bytes("silver.commit_max_bytes", self.commit_max_bytes, "128MiB")?,
             max_record_bytes: v.bytes("silver.max_record_bytes", self.max_record_bytes, "1MiB")?,
+            tables: self.tables,
             tables_dir: self.tables_dir.map(|p| absolute(Path::new(&p))),
             sql_dir: self.sql_dir.map(|p| absolute(Path::new(&p))),
         })

@@ -14,7 +14,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::catalog::tables::TableDef;
 use crate::error::{Error, Result};
 
-pub const BUILT_IN: &[(&str, &str)] = &[("events", include_str!("../../sql/events.sql"))];
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("events", include_str!("../../sql/events.sql")),
+    ("snowplow_events", include_str!("../../sql/snowplow_events.sql")),
+];
 
 /// The result's `floe_reason`: NULL for a row to keep; `duplicate…` for a counted dedup drop;
 /// any other value sends the record to the bad-rows table with this reason.

@@ -14,6 +14,13 @@ pub mod reasons {
     pub const NOT_AN_OBJECT: &str = "not_an_object";
     pub const MISSING_FIELD: &str = "missing_field";
     pub const WRONG_TYPE: &str = "wrong_type";
+    /// An enriched event without exactly 131 tab-separated fields.
+    pub const WRONG_FIELD_COUNT: &str = "wrong_field_count";
+    pub const INVALID_NUMBER: &str = "invalid_number";
+    pub const INVALID_BOOLEAN: &str = "invalid_boolean";
+    pub const INVALID_TIMESTAMP: &str = "invalid_timestamp";
+    /// JSON that is not `{"schema": "iglu:…", "data": …}` of the shape the field needs.
+    pub const INVALID_SELF_DESCRIBING: &str = "invalid_self_describing";
     pub const CORRUPT_KPL_AGGREGATE: &str = "corrupt_kpl_aggregate";
     /// A defect the source recorded that this version does not know by name.
     pub const SOURCE_DEFECT: &str = "source_defect";

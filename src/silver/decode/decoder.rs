@@ -7,7 +7,7 @@ use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, String
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::contract::{ERROR, ERROR_DETAIL, ORD, RecordDecoder};
-use super::{json, prechecks};
+use super::{json, prechecks, snowplow};
 use crate::bronze::encode::{col, column};
 use crate::catalog::tables::{DecoderKind, TableDef};
 use crate::error::{Error, Result};
@@ -25,6 +25,7 @@ impl Decoder {
     pub fn for_table(def: &TableDef, max_record_bytes: u64) -> Self {
         let format: Arc<dyn RecordDecoder> = match def.decoder {
             DecoderKind::Json => Arc::new(json::JsonDecoder::new(def)),
+            DecoderKind::SnowplowEnrichedTsv => Arc::new(snowplow::SnowplowDecoder::new(def)),
         };
         Self::new(format, max_record_bytes)
     }

@@ -17,12 +17,16 @@
 //!
 //! - [`json`]: one JSON object per record (the `events` input contract), taken apart by
 //!   [`json_scan`] without building a tree.
+//! - [`snowplow`]: one Snowplow enriched event (131 tab-separated atomic fields) per record, each
+//!   value checked against its Snowplow type by [`atomic`].
 
+pub mod atomic;
 pub mod contract;
 pub mod decoder;
 pub mod json;
 pub mod json_scan;
 mod prechecks;
+pub mod snowplow;
 
 pub use contract::{CONTROL_COLUMNS, ERROR, ERROR_DETAIL, ORD, RecordDecoder, Rejection, reasons};
 pub use decoder::Decoder;
