@@ -47,7 +47,7 @@ pub enum Command {
     Run(RunArgs),
     /// Write synthetic product-analytics events (with duplicates and malformed records) into the spool.
     #[command(
-        after_help = "Example:\n  floe generate --events 100000 --shards 4 --duplicate-rate 0.02 --malformed-rate 0.01"
+        after_help = "Examples:\n  floe generate --events 100000 --shards 4 --duplicate-rate 0.02 --malformed-rate 0.01\n  floe generate --format snowplow-enriched-tsv --events 100000   # for table snowplow_events"
     )]
     Generate(GenerateArgs),
     /// Run SQL over the catalog's tables and print the result.
@@ -171,9 +171,18 @@ pub struct GenerateArgs {
     pub malformed_rate: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Record format: json (table events) or snowplow-enriched-tsv (table snowplow_events).
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: GenerateFormat,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum GenerateFormat {
+    Json,
+    SnowplowEnrichedTsv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
-use floe::cli::{Cli, Command, LogFormat};
+use floe::cli::{Cli, Command, GenerateFormat, LogFormat};
 use floe::cmd;
+use floe::source::generator::Format;
 use floe::config::{Config, Overrides};
 use floe::telemetry::{self, Counters};
 
@@ -58,7 +59,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let mut progress = None;
             if args.demo {
                 until_idle = true;
-                let opts = cmd::generate::options(args.demo_events, 4, 0.02, 0.01, rand_seed());
+                let opts = cmd::generate::options(args.demo_events, 4, 0.02, 0.01, rand_seed(), Format::Json);
                 println!("generating {} demo events into {} …", args.demo_events, cfg.source.spool_dir.display());
                 let report = cmd::generate::run(&cfg, &opts, false).context("generating demo events")?;
                 println!("loading …");
@@ -101,7 +102,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Generate(a) => {
-            let opts = cmd::generate::options(a.events, a.shards, a.duplicate_rate, a.malformed_rate, a.seed);
+            let format = match a.format {
+                GenerateFormat::Json => Format::Json,
+                GenerateFormat::SnowplowEnrichedTsv => Format::SnowplowEnrichedTsv,
+            };
+            let opts = cmd::generate::options(a.events, a.shards, a.duplicate_rate, a.malformed_rate, a.seed, format);
             cmd::generate::run(&cfg, &opts, a.json)?;
         }
         Command::Query(a) => {

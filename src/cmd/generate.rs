@@ -2,9 +2,16 @@
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::source::generator::{GenerateOptions, GenerateReport, generate};
+use crate::source::generator::{Format, GenerateOptions, GenerateReport, generate};
 
-pub fn options(events: u64, shards: usize, duplicate_rate: f64, malformed_rate: f64, seed: u64) -> GenerateOptions {
+pub fn options(
+    events: u64,
+    shards: usize,
+    duplicate_rate: f64,
+    malformed_rate: f64,
+    seed: u64,
+    format: Format,
+) -> GenerateOptions {
     let now = chrono::Utc::now();
     GenerateOptions {
         events,
@@ -14,6 +21,7 @@ pub fn options(events: u64, shards: usize, duplicate_rate: f64, malformed_rate: 
         seed,
         end_micros: now.timestamp_micros(),
         run_id: format!("gen-{}-{seed}", now.format("%Y%m%dT%H%M%S%.3f")),
+        format,
     }
 }
 
