@@ -7,8 +7,8 @@ use clap::Parser;
 
 use floe::cli::{Cli, Command, GenerateFormat, LogFormat};
 use floe::cmd;
-use floe::source::generator::Format;
 use floe::config::{Config, Overrides};
+use floe::source::generator::Format;
 use floe::telemetry::{self, Counters};
 
 fn main() -> std::process::ExitCode {

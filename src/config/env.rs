@@ -33,6 +33,7 @@ pub const KEYS: &[&str] = &[
     "silver.commit_interval",
     "silver.commit_max_bytes",
     "silver.max_record_bytes",
+    "silver.tables",
     "silver.tables_dir",
     "silver.sql_dir",
     "compaction.interval",
@@ -58,6 +59,9 @@ pub const KEYS: &[&str] = &[
     "shutdown.drain_deadline",
 ];
 
+/// Keys whose value is a list: in the environment, comma-separated (`FLOE_SILVER_TABLES=a,b`).
+const LIST_KEYS: &[&str] = &["silver.tables"];
+
 /// `FLOE_` variables that are not configuration keys (the CLI's and the project scripts').
 pub const NON_KEY_VARS: &[&str] = &["FLOE_CONFIG", "FLOE_VENV", "FLOE_BENCH_PROFILE"];
 
@@ -77,11 +81,21 @@ pub fn apply_env(
             }
             continue;
         };
-        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .filter(|v| !v.is_table() && !v.is_array())
-            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let parsed = match LIST_KEYS.contains(key) {
+            true => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            ),
+            false => toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .filter(|v| !v.is_table() && !v.is_array())
+                .unwrap_or_else(|| toml::Value::String(value.clone())),
+        };
         let mut node = &mut *tree;
         let parts: Vec<&str> = key.split('.').collect();
         for section in &parts[..parts.len() - 1] {

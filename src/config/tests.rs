@@ -98,6 +98,7 @@ fn every_key_is_accepted_by_the_file_format() {
             "silver.enabled" => "true",
             "metrics.port" => "1",
             "aws.s3_path_style" => "true",
+            "silver.tables" => "[\"x\"]",
             _ => "\"x\"",
         };
         let text =
@@ -106,6 +107,15 @@ fn every_key_is_accepted_by_the_file_format() {
             assert!(!e.to_string().contains("unknown field"), "{key}: {e}");
         }
     }
+}
+
+#[test]
+fn silver_tables_is_a_list_in_the_file_and_comma_separated_in_the_environment() {
+    let c = load_str("[silver]\ntables = [\"snowplow_events\"]\n", vec![]).unwrap();
+    assert_eq!(c.silver.tables, Some(vec!["snowplow_events".to_string()]));
+    let c = load_str("", vec![("FLOE_SILVER_TABLES", "events, snowplow_events")]).unwrap();
+    assert_eq!(c.silver.tables, Some(vec!["events".to_string(), "snowplow_events".to_string()]));
+    assert_eq!(load_str("", vec![]).unwrap().silver.tables, None);
 }
 
 #[test]

@@ -13,6 +13,8 @@
 //! input-hex: <hex>              one bronze record given as hex (bytes that are not text)
 //! input-defect: <reason>        one bronze record the source marked (e.g. a corrupt KPL
 //!                               aggregate); its payload is the rest of the line
+//! input-fields: {"name": "v", …} one Snowplow enriched event: the named atomic fields set, the
+//!                               other of the 131 tab-separated fields empty
 //! expect: {"col": value, …}     the result row of the input just above: each named column
 //!                               must have this JSON value (null = SQL NULL); others unchecked
 //! ```
@@ -27,6 +29,7 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use floe::bronze::encode::to_batch;
 use floe::catalog::tables::{TableDef, load_defs};
+use floe::model::snowplow::{ATOMIC_FIELD_COUNT, atomic_index};
 use floe::model::{Position, SequenceNumber, ShardId};
 use floe::silver::decode::{Decoder, ORD};
 use floe::silver::dedup::{mark_in_batch, mark_seen};
@@ -64,6 +67,16 @@ fn parse(path: &Path) -> Case {
             "max_record_bytes" => case.max_record_bytes = Some(value.parse().unwrap_or_else(|_| panic!("{}", at()))),
             "committed" => case.committed.push(value.to_string()),
             "input" => case.inputs.push((record(value.as_bytes().to_vec(), None), None)),
+            "input-fields" => {
+                let set: Map<String, Value> = serde_json::from_str(value)
+                    .unwrap_or_else(|e| panic!("{}: input-fields is not a JSON object: {e}", at()));
+                let mut fields = vec![String::new(); ATOMIC_FIELD_COUNT];
+                for (name, v) in set {
+                    let i = atomic_index(&name).unwrap_or_else(|| panic!("{}: {name} is not an atomic field", at()));
+                    fields[i] = v.as_str().unwrap_or_else(|| panic!("{}: {name}: values are strings", at())).into();
+                }
+                case.inputs.push((record(fields.join("\t").into_bytes(), None), None));
+            }
             "input-hex" => {
                 let bytes = (0..value.len())
                     .step_by(2)

@@ -21,4 +21,5 @@ mod pipeline;
 mod replay;
 mod rest;
 mod restart;
+mod snowplow;
 mod support;

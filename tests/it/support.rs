@@ -59,8 +59,22 @@ impl Lake {
         v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
     }
     pub fn generate(&self, events: u64, shards: usize, dup: f64, bad: f64, seed: u64) -> serde_json::Value {
+        self.generate_format("json", events, shards, dup, bad, seed)
+    }
+    /// [`Lake::generate`] in a record format of `floe generate --format`.
+    pub fn generate_format(
+        &self,
+        format: &str,
+        events: u64,
+        shards: usize,
+        dup: f64,
+        bad: f64,
+        seed: u64,
+    ) -> serde_json::Value {
         let out = self.run_ok(&[
             "generate",
+            "--format",
+            format,
             "--json",
             "--events",
             &events.to_string(),

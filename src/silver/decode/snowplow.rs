@@ -112,13 +112,16 @@ mod tests {
     #[test]
     fn a_wrong_field_count_or_a_bad_value_is_rejected_with_the_field() {
         let d = decoder();
-        let short = line(&[]).splitn(2, '\t').nth(1).unwrap().to_string();
+        let short = line(&[]).split_once('\t').unwrap().1.to_string();
         assert_eq!(decode(&d, &short).unwrap_err().0, reasons::WRONG_FIELD_COUNT);
         let long = line(&[]) + "\textra";
         let e = decode(&d, &long).unwrap_err();
         assert_eq!(
             e,
-            (reasons::WRONG_FIELD_COUNT, format!("expected 131 tab-separated fields (an enriched event), found 132"))
+            (
+                reasons::WRONG_FIELD_COUNT,
+                "expected 131 tab-separated fields (an enriched event), found 132".to_string()
+            )
         );
         let e = decode(&d, &line(&[("txn_id", "x")])).unwrap_err();
         assert_eq!(e.0, reasons::INVALID_NUMBER);

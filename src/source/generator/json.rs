@@ -5,7 +5,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::json;
 
-use super::{GenerateOptions, tstamp_rfc3339 as tstamp, uuid};
+use super::options::{GenerateOptions, tstamp_rfc3339 as tstamp, uuid};
 
 /// Kinds of malformed record, each with the bad-row reason silver must give it.
 pub const MALFORMED_KINDS: &[(&str, &str)] = &[

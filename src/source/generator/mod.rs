@@ -7,7 +7,10 @@
 //! - [`snowplow`]: Snowplow enriched events, 131 tab-separated fields (table `snowplow_events`).
 
 pub mod json;
+mod options;
 pub mod snowplow;
+
+pub use options::{Format, GenerateOptions};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,53 +22,25 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone)]
-pub struct GenerateOptions {
-    pub events: u64,
-    pub shards: usize,
-    /// Share of records that are exact re-sends of an earlier valid record.
-    pub duplicate_rate: f64,
-    /// Share of records that are malformed in one of the format's ways ([`Format::malformed_kinds`]).
-    pub malformed_rate: f64,
-    pub seed: u64,
-    /// collector_tstamp values fall in the 3 days before this instant (microseconds).
-    pub end_micros: i64,
-    /// File-name prefix; each generate run needs its own so spool files are never reused.
-    pub run_id: String,
-    pub format: Format,
+/// Kinds of malformed record of `format`, each with the bad-row reason silver must give it.
+pub fn malformed_kinds(format: Format) -> &'static [(&'static str, &'static str)] {
+    match format {
+        Format::Json => json::MALFORMED_KINDS,
+        Format::SnowplowEnrichedTsv => snowplow::MALFORMED_KINDS,
+    }
 }
 
-/// What the records look like.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON object per record (table `events`).
-    #[default]
-    Json,
-    /// One Snowplow enriched event per record (table `snowplow_events`).
-    SnowplowEnrichedTsv,
+fn valid(rng: &mut StdRng, opts: &GenerateOptions) -> Vec<u8> {
+    match opts.format {
+        Format::Json => json::valid(rng, opts),
+        Format::SnowplowEnrichedTsv => snowplow::valid(rng, opts),
+    }
 }
 
-impl Format {
-    /// Kinds of malformed record, each with the bad-row reason silver must give it.
-    pub fn malformed_kinds(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Format::Json => json::MALFORMED_KINDS,
-            Format::SnowplowEnrichedTsv => snowplow::MALFORMED_KINDS,
-        }
-    }
-
-    fn valid(self, rng: &mut StdRng, opts: &GenerateOptions) -> Vec<u8> {
-        match self {
-            Format::Json => json::valid(rng, opts),
-            Format::SnowplowEnrichedTsv => snowplow::valid(rng, opts),
-        }
-    }
-
-    fn malformed(self, kind: &str, rng: &mut StdRng, opts: &GenerateOptions) -> Vec<u8> {
-        match self {
-            Format::Json => json::malformed(kind, rng, opts),
-            Format::SnowplowEnrichedTsv => snowplow::malformed(kind, rng, opts),
-        }
+fn malformed(kind: &str, rng: &mut StdRng, opts: &GenerateOptions) -> Vec<u8> {
+    match opts.format {
+        Format::Json => json::malformed(kind, rng, opts),
+        Format::SnowplowEnrichedTsv => snowplow::malformed(kind, rng, opts),
     }
 }
 
@@ -115,16 +90,16 @@ pub fn generate(dir: &Path, opts: &GenerateOptions) -> Result<GenerateReport> {
     for i in 0..opts.events {
         let roll: f64 = rng.r#gen();
         let line: Vec<u8> = if roll < opts.malformed_rate {
-            let kinds = opts.format.malformed_kinds();
+            let kinds = malformed_kinds(opts.format);
             let (kind, reason) = kinds[(i as usize) % kinds.len()];
             *report.malformed_by_reason.entry(reason.to_string()).or_default() += 1;
-            opts.format.malformed(kind, &mut rng, opts)
+            malformed(kind, &mut rng, opts)
         } else if roll < opts.malformed_rate + opts.duplicate_rate && !recent.is_empty() {
             report.duplicates += 1;
             recent[rng.gen_range(0..recent.len())].clone()
         } else {
             report.unique_valid += 1;
-            let line = opts.format.valid(&mut rng, opts);
+            let line = valid(&mut rng, opts);
             if recent.len() < 1024 {
                 recent.push(line.clone());
             } else {
@@ -147,40 +122,48 @@ pub fn generate(dir: &Path, opts: &GenerateOptions) -> Result<GenerateReport> {
     Ok(report)
 }
 
-pub(super) fn uuid(rng: &mut StdRng) -> String {
-    uuid::Builder::from_random_bytes(rng.r#gen()).into_uuid().to_string()
-}
-
-pub(super) fn tstamp_rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn report_counts_add_up_and_runs_are_deterministic() {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = GenerateOptions {
-            events: 2000,
-            shards: 3,
-            duplicate_rate: 0.05,
-            malformed_rate: 0.05,
-            seed: 7,
-            end_micros: 1_750_000_000_000_000,
-            run_id: "t".into(),
-            format: Format::Json,
-        };
-        let r = generate(dir.path(), &opts).unwrap();
-        assert_eq!(r.records, r.unique_valid + r.duplicates + r.malformed());
-        assert!(r.duplicates > 0 && r.malformed() > 0);
-        let lines: usize = r.files.iter().map(|f| std::fs::read(f).unwrap().split(|b| *b == b'\n').count() - 1).sum();
-        assert_eq!(lines as u64, r.records);
-        let dir2 = tempfile::tempdir().unwrap();
-        let r2 = generate(dir2.path(), &opts).unwrap();
-        assert_eq!(std::fs::read(&r.files[0]).unwrap(), std::fs::read(&r2.files[0]).unwrap());
+        for format in [Format::Json, Format::SnowplowEnrichedTsv] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = GenerateOptions {
+                events: 2000,
+                shards: 3,
+                duplicate_rate: 0.05,
+                malformed_rate: 0.05,
+                seed: 7,
+                end_micros: 1_750_000_000_000_000,
+                run_id: "t".into(),
+                format,
+            };
+            let r = generate(dir.path(), &opts).unwrap();
+            assert_eq!(r.records, r.unique_valid + r.duplicates + r.malformed());
+            assert!(r.duplicates > 0 && r.malformed() > 0);
+            assert_eq!(
+                r.malformed_by_reason.len(),
+                malformed_kinds(format).iter().map(|k| k.1).collect::<std::collections::BTreeSet<_>>().len()
+            );
+            let lines: Vec<Vec<u8>> = r
+                .files
+                .iter()
+                .flat_map(|f| std::fs::read(f).unwrap().split(|b| *b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>())
+                .collect();
+            assert_eq!(
+                lines.iter().filter(|l| !l.is_empty()).count() as u64
+                    + r.malformed_by_reason.get("empty_record").copied().unwrap_or(0),
+                r.records
+            );
+            if format == Format::SnowplowEnrichedTsv {
+                let full = lines.iter().filter(|l| l.split(|b| *b == b'\t').count() == 131).count() as u64;
+                assert!(full >= r.unique_valid + r.duplicates, "every valid line has the 131 fields");
+            }
+            let dir2 = tempfile::tempdir().unwrap();
+            let r2 = generate(dir2.path(), &opts).unwrap();
+            assert_eq!(std::fs::read(&r.files[0]).unwrap(), std::fs::read(&r2.files[0]).unwrap());
+        }
     }
 }

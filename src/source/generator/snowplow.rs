@@ -9,7 +9,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::json;
 
-use super::{GenerateOptions, uuid};
+use super::options::{GenerateOptions, uuid};
 use crate::model::snowplow::{ATOMIC_FIELD_COUNT, atomic_index};
 
 /// Kinds of malformed line, each with the bad-row reason silver must give it.
@@ -35,13 +35,14 @@ const PAGES: &[(&str, &str)] = &[
     ("/cart", "Your cart — Example Shop"),
     ("/checkout", "Checkout — Example Shop"),
 ];
-const COUNTRIES: &[(&str, &str, &str, f64, f64)] = &[
-    ("US", "CA", "San Francisco", 37.77, -122.42),
-    ("DE", "BE", "Berlin", 52.52, 13.40),
-    ("FR", "IDF", "Paris", 48.86, 2.35),
-    ("GB", "ENG", "London", 51.51, -0.13),
-    ("JP", "13", "Tokyo", 35.68, 139.69),
-    ("BR", "SP", "São Paulo", -23.55, -46.63),
+/// Country, region, city, latitude, longitude, time zone.
+const PLACES: &[(&str, &str, &str, f64, f64, &str)] = &[
+    ("US", "CA", "San Francisco", 37.77, -122.42, "America/Los_Angeles"),
+    ("DE", "BE", "Berlin", 52.52, 13.40, "Europe/Berlin"),
+    ("FR", "IDF", "Paris", 48.86, 2.35, "Europe/Paris"),
+    ("GB", "ENG", "London", 51.51, -0.13, "Europe/London"),
+    ("JP", "13", "Tokyo", 35.68, 139.69, "Asia/Tokyo"),
+    ("BR", "SP", "São Paulo", -23.55, -46.63, "America/Sao_Paulo"),
 ];
 const WEB_AGENTS: &[(&str, &str, &str)] = &[
     (
@@ -95,7 +96,7 @@ fn event(rng: &mut StdRng, opts: &GenerateOptions) -> Line {
     let collector = opts.end_micros - rng.gen_range(0..3 * 86_400_000_000i64);
     let platform = ["web", "web", "web", "mob", "srv"][rng.gen_range(0..5)];
     let visitor = rng.gen_range(0..50_000u32);
-    let (country, region, city, lat, lon) = COUNTRIES[rng.gen_range(0..COUNTRIES.len())];
+    let (country, region, city, lat, lon, tz) = PLACES[rng.gen_range(0..PLACES.len())];
     l.set("app_id", format!("shop-{platform}"));
     l.set("platform", platform);
     l.set("etl_tstamp", tstamp(collector + rng.gen_range(1_000_000..30_000_000)));
@@ -115,7 +116,7 @@ fn event(rng: &mut StdRng, opts: &GenerateOptions) -> Line {
     l.set("geo_city", city);
     l.set("geo_latitude", format!("{:.4}", lat + rng.gen_range(-0.05..0.05)));
     l.set("geo_longitude", format!("{:.4}", lon + rng.gen_range(-0.05..0.05)));
-    l.set("geo_timezone", if lon < -30.0 { "America/Los_Angeles" } else { "Europe/Berlin" });
+    l.set("geo_timezone", tz);
     if rng.gen_bool(0.4) {
         l.set("user_id", format!("user-{visitor:06}"));
     }
@@ -305,12 +306,16 @@ pub fn malformed(kind: &str, rng: &mut StdRng, opts: &GenerateOptions) -> Vec<u8
             l.0.remove(rng.gen_range(0..ATOMIC_FIELD_COUNT));
         }
         "extra_field" => l.0.push("surplus".into()),
-        "json_instead" => return br#"{"event_id":"c6ef3124-b53a-4b13-a233-0088f79dcbcb","event":"page_view"}"#.to_vec(),
+        "json_instead" => {
+            return br#"{"event_id":"c6ef3124-b53a-4b13-a233-0088f79dcbcb","event":"page_view"}"#.to_vec();
+        }
         "bad_timestamp" => l.set("dvce_created_tstamp", "30/11/2026 10:00"),
         "bad_integer" => l.set("txn_id", "12x"),
         "bad_money" => l.set("tr_total", "12,50 EUR"),
         "bad_boolean" => l.set("dvce_ismobile", "yes"),
-        "broken_contexts" => l.set("contexts", r#"{"schema":"iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0","data":[{"#),
+        "broken_contexts" => {
+            l.set("contexts", r#"{"schema":"iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0","data":[{"#)
+        }
         "not_self_describing" => l.set("unstruct_event", r#"{"data":{"sku":"SKU-1"}}"#),
         "invalid_utf8" => {
             let mut b = l.to_bytes();
