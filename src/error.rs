@@ -60,6 +60,10 @@ pub enum Error {
     #[error("lease on shard {shard} lost: {why}")]
     LeaseLost { shard: String, why: String },
 
+    /// An Iglu schema registry did not answer (the batch waits for it; no bad rows are made).
+    #[error("iglu registry: {0}")]
+    Registry(String),
+
     /// The work was stopped by a shutdown signal before it finished; nothing partial was made durable.
     #[error("cancelled by shutdown")]
     Cancelled,
@@ -83,7 +87,8 @@ impl Error {
             | Error::Invalid(_)
             | Error::Source(_)
             | Error::Cancelled => false,
-            Error::CommitConflict { .. } | Error::LeaseLost { .. } => true,
+            // a registry that did not answer may answer later; the batch waits for it
+            Error::CommitConflict { .. } | Error::LeaseLost { .. } | Error::Registry(_) => true,
             Error::Checkpoint { transient, .. } => *transient,
             Error::Io { source, .. } => matches!(
                 source.kind(),

@@ -24,6 +24,7 @@ pub mod crashpoint;
 pub mod daemon;
 pub mod error;
 pub mod http;
+pub mod iglu;
 pub mod lake;
 pub mod model;
 pub mod retry;

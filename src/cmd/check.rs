@@ -8,12 +8,18 @@ use arrow::datatypes::{DataType, Field, Schema};
 use crate::catalog::tables::load_defs_named;
 use crate::config::Config;
 use crate::error::Result;
+use crate::iglu::config::ResolverConfig;
 use crate::silver::decode::Decoder;
 use crate::silver::sql::Transform;
 
 pub async fn check(cfg: &Config) -> Result<()> {
     println!("config      {}: ok", cfg.origin);
     let defs = load_defs_named(cfg.silver.tables_dir.as_deref(), cfg.silver.tables.as_deref())?;
+    if let Some(file) = &cfg.silver.iglu_resolver {
+        let resolver = ResolverConfig::load(file)?;
+        let names: Vec<&str> = resolver.repositories.iter().map(|r| r.name.as_str()).collect();
+        println!("contracts   {}: repositories {}: ok", file.display(), names.join(", "));
+    }
     for def in &defs {
         def.schema()?;
         def.partition_spec()?;

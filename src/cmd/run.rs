@@ -19,7 +19,7 @@ use crate::catalog::setup::ManagedTable;
 use crate::checkpoint::Checkpoints;
 use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::LocalCheckpoints;
-use crate::config::{CheckpointKind, Config, SourceKind};
+use crate::config::{CheckpointKind, Config, MissingSchemaPolicy, SourceKind};
 use crate::daemon::compaction::AutoCompact;
 use crate::daemon::pipelines::Pipelines;
 use crate::daemon::silver::{LoopControl, SilverLoop};
@@ -27,6 +27,7 @@ use crate::daemon::spool::SpoolSource;
 use crate::daemon::supervise::{Supervision, supervise};
 use crate::error::{Error, Result};
 use crate::http::Readiness;
+use crate::iglu::{Contracts, MissingSchema};
 use crate::silver::decode::Decoder;
 use crate::silver::discover::Budget;
 use crate::silver::job::{SilverJob, TableJob};
@@ -48,12 +49,25 @@ pub struct RunSummary {
     pub counters: CountersSnapshot,
 }
 
+/// The data contracts `silver.iglu_resolver` names, if any (one resolver and cache for every table).
+pub fn contracts(cfg: &Config) -> Result<Option<Arc<Contracts>>> {
+    let Some(file) = &cfg.silver.iglu_resolver else {
+        return Ok(None);
+    };
+    let missing = match cfg.silver.missing_schema {
+        MissingSchemaPolicy::BadRow => MissingSchema::BadRow,
+        MissingSchemaPolicy::Load => MissingSchema::Load,
+    };
+    Ok(Some(Arc::new(Contracts::load(file, missing)?)))
+}
+
 /// The silver job over `tables`, as configured (shared with `floe backfill`).
 pub fn silver_job(cfg: &Config, store: BronzeStore, tables: Vec<ManagedTable>) -> Result<SilverJob> {
+    let contracts = contracts(cfg)?;
     let mut jobs = Vec::new();
     for managed in tables {
         let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
-        let decoder = Decoder::for_table(&managed.def, cfg.silver.max_record_bytes);
+        let decoder = Decoder::for_table_with(&managed.def, cfg.silver.max_record_bytes, contracts.clone());
         jobs.push(TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory));
     }
     Ok(SilverJob {

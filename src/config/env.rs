@@ -36,6 +36,8 @@ pub const KEYS: &[&str] = &[
     "silver.tables",
     "silver.tables_dir",
     "silver.sql_dir",
+    "silver.iglu_resolver",
+    "silver.missing_schema",
     "compaction.interval",
     "compaction.min_files",
     "compaction.target_file_size",

@@ -30,7 +30,7 @@ pub use catalog::{CatalogConfig, CatalogKind};
 pub use checkpoint::{CheckpointKind, LeaseSettings};
 pub use compaction::CompactionConfig;
 pub use env::{KEYS, env_name};
-pub use silver::SilverConfig;
+pub use silver::{MissingSchemaPolicy, SilverConfig};
 pub use source::{ConsumerKind, SourceConfig, SourceKind, StartPosition};
 pub use values::{Origin, parse_bytes};
 

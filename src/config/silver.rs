@@ -5,8 +5,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::values::{Origin, absolute};
+use super::values::{Origin, absolute, config_enum};
 use crate::error::Result;
+
+config_enum! {
+    /// What becomes of an event whose self-describing JSON names a schema no Iglu repository
+    /// has (`silver.missing_schema`).
+    pub enum MissingSchemaPolicy {
+        /// A bad row, `schema_not_found` (the default).
+        BadRow = "bad_row",
+        /// Loaded with the JSON as sent, unvalidated.
+        Load = "load",
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +36,8 @@ pub(super) struct RawSilver {
     tables: Option<Vec<String>>,
     tables_dir: Option<String>,
     sql_dir: Option<String>,
+    iglu_resolver: Option<String>,
+    missing_schema: Option<MissingSchemaPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +68,10 @@ pub struct SilverConfig {
     /// `None` = the table definitions and SQL compiled into the binary.
     pub tables_dir: Option<PathBuf>,
     pub sql_dir: Option<PathBuf>,
+    /// Data contracts: a resolver file in Snowplow's format (`resolver.json`); every context
+    /// and unstruct event is validated against its Iglu schema. `None`: not validated.
+    pub iglu_resolver: Option<PathBuf>,
+    pub missing_schema: MissingSchemaPolicy,
 }
 
 impl RawSilver {
@@ -74,6 +91,8 @@ impl RawSilver {
             tables: self.tables,
             tables_dir: self.tables_dir.map(|p| absolute(Path::new(&p))),
             sql_dir: self.sql_dir.map(|p| absolute(Path::new(&p))),
+            iglu_resolver: self.iglu_resolver.map(|p| absolute(Path::new(&p))),
+            missing_schema: self.missing_schema.unwrap_or(MissingSchemaPolicy::BadRow),
         })
     }
 }

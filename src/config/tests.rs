@@ -99,6 +99,7 @@ fn every_key_is_accepted_by_the_file_format() {
             "metrics.port" => "1",
             "aws.s3_path_style" => "true",
             "silver.tables" => "[\"x\"]",
+            "silver.missing_schema" => "\"load\"",
             _ => "\"x\"",
         };
         let text =

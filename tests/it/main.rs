@@ -13,6 +13,7 @@ mod endpoints;
 mod fanout;
 mod glue;
 mod golden;
+mod iglu;
 mod kinesis;
 mod kpl;
 mod lake;

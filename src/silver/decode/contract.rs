@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::bronze::encode::col;
+use crate::iglu::Envelope;
 
 /// The bad-row reasons a decoder gives.
 pub mod reasons {
@@ -53,4 +54,9 @@ pub trait RecordDecoder: std::fmt::Debug + Send + Sync {
         text: &'a str,
         values: &mut [Option<Cow<'a, str>>],
     ) -> std::result::Result<(), Rejection>;
+    /// The output columns (indexes into [`RecordDecoder::columns`]) that hold self-describing
+    /// JSON, and of which envelope: what the data contracts check, when configured.
+    fn envelopes(&self) -> &[(usize, Envelope)] {
+        &[]
+    }
 }

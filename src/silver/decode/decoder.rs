@@ -6,11 +6,12 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::contract::{ERROR, ERROR_DETAIL, ORD, RecordDecoder};
+use super::contract::{ERROR, ERROR_DETAIL, ORD, RecordDecoder, Rejection};
 use super::{json, prechecks, snowplow};
 use crate::bronze::encode::{col, column};
 use crate::catalog::tables::{DecoderKind, TableDef};
 use crate::error::{Error, Result};
+use crate::iglu::Contracts;
 
 /// A table's decoder: the shared checks and the output contract around one [`RecordDecoder`].
 #[derive(Debug, Clone)]
@@ -18,16 +19,24 @@ pub struct Decoder {
     format: Arc<dyn RecordDecoder>,
     max_record_bytes: u64,
     schema: SchemaRef,
+    /// The data contracts (`silver.iglu_resolver`): the format's self-describing columns are
+    /// checked against their Iglu schemas after it decoded a record.
+    contracts: Option<Arc<Contracts>>,
 }
 
 impl Decoder {
     /// The decoder the table definition names (`decoder = "json"` by default).
     pub fn for_table(def: &TableDef, max_record_bytes: u64) -> Self {
+        Self::for_table_with(def, max_record_bytes, None)
+    }
+
+    /// [`Decoder::for_table`], checking self-describing JSON against `contracts`.
+    pub fn for_table_with(def: &TableDef, max_record_bytes: u64, contracts: Option<Arc<Contracts>>) -> Self {
         let format: Arc<dyn RecordDecoder> = match def.decoder {
             DecoderKind::Json => Arc::new(json::JsonDecoder::new(def)),
             DecoderKind::SnowplowEnrichedTsv => Arc::new(snowplow::SnowplowDecoder::new(def)),
         };
-        Self::new(format, max_record_bytes)
+        Self { contracts, ..Self::new(format, max_record_bytes) }
     }
 
     pub fn new(format: Arc<dyn RecordDecoder>, max_record_bytes: u64) -> Self {
@@ -40,7 +49,7 @@ impl Decoder {
             Field::new(col::SUB_SEQUENCE, DataType::Int64, false),
         ];
         cols.extend(format.columns().iter().map(|name| Field::new(name, DataType::Utf8, true)));
-        Self { format, max_record_bytes, schema: Arc::new(Schema::new(cols)) }
+        Self { format, max_record_bytes, schema: Arc::new(Schema::new(cols)), contracts: None }
     }
 
     /// The schema of [`Decoder::decode`]'s output (the SQL's `bronze` table).
@@ -85,6 +94,10 @@ impl Decoder {
             let source_defect = (!defect.is_null(i)).then(|| defect.value(i));
             let decoded = prechecks::text(data.value(i), source_defect, self.max_record_bytes)
                 .and_then(|text| self.format.decode_record(text, &mut values));
+            let decoded = match (decoded, &self.contracts) {
+                (Ok(()), Some(contracts)) => self.check_contracts(contracts, &values)?,
+                (other, _) => other,
+            };
             match decoded {
                 Err((reason, d)) => {
                     error.append_value(reason);
@@ -116,5 +129,23 @@ impl Decoder {
         ];
         out.extend(cols.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef));
         Ok(RecordBatch::try_new(self.schema.clone(), out)?)
+    }
+
+    /// The contracts over one decoded record's self-describing columns: the first violation
+    /// rejects it; a registry that does not answer fails the batch (retried later).
+    fn check_contracts(
+        &self,
+        contracts: &Contracts,
+        values: &[Option<Cow<'_, str>>],
+    ) -> Result<std::result::Result<(), Rejection>> {
+        let names = self.format.columns();
+        for &(j, envelope) in self.format.envelopes() {
+            if let Some(text) = values.get(j).and_then(|v| v.as_deref())
+                && let Err(violation) = contracts.check(&names[j], envelope, text)?
+            {
+                return Ok(Err(violation));
+            }
+        }
+        Ok(Ok(()))
     }
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use super::contract::{RecordDecoder, Rejection, reasons};
 use super::json_scan::{Kind, Member, ScanError, members, unescape};
 use crate::catalog::tables::TableDef;
+use crate::iglu::Envelope;
 
 /// What the decoder needs to know about one input column.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct JsonDecoder {
     /// The input fields' names, then `extra`'s (if the table has one).
     columns: Vec<String>,
     has_extra: bool,
+    /// JSON columns with Snowplow's names for self-describing JSON (`contexts`,
+    /// `derived_contexts`, `unstruct_event`): what the data contracts check.
+    envelopes: Vec<(usize, Envelope)>,
 }
 
 impl JsonDecoder {
@@ -67,13 +71,27 @@ impl JsonDecoder {
         let extra = def.columns.iter().find(|c| c.from == "extra").map(|c| c.name.clone());
         let mut columns: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
         columns.extend(extra.iter().cloned());
-        Self { fields, columns, has_extra: extra.is_some() }
+        let envelopes = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.any_json)
+            .filter_map(|(j, f)| match f.name.as_str() {
+                "contexts" | "derived_contexts" => Some((j, Envelope::Contexts)),
+                "unstruct_event" => Some((j, Envelope::Unstruct)),
+                _ => None,
+            })
+            .collect();
+        Self { fields, columns, has_extra: extra.is_some(), envelopes }
     }
 }
 
 impl RecordDecoder for JsonDecoder {
     fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    fn envelopes(&self) -> &[(usize, Envelope)] {
+        &self.envelopes
     }
 
     /// Fill the fields from one record, and `extra` with the fields the table does not know. A

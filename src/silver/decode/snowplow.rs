@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use super::atomic;
 use super::contract::{RecordDecoder, Rejection, reasons};
 use crate::catalog::tables::TableDef;
+use crate::iglu::Envelope;
 use crate::model::snowplow::{ATOMIC_FIELD_COUNT, ATOMIC_FIELDS, AtomicKind, atomic_index};
 
 /// The enriched-TSV format for one table: which atomic fields it takes, in its column order.
@@ -17,6 +18,8 @@ pub struct SnowplowDecoder {
     columns: Vec<String>,
     /// For each output column: its field's place in the line and its kind.
     fields: Vec<(usize, AtomicKind)>,
+    /// The output columns holding self-describing JSON (`contexts`, `unstruct_event`, …).
+    envelopes: Vec<(usize, Envelope)>,
 }
 
 impl SnowplowDecoder {
@@ -26,14 +29,27 @@ impl SnowplowDecoder {
         let (columns, fields) = def
             .input_columns()
             .filter_map(|c| atomic_index(&c.name).map(|i| (c.name.clone(), (i, ATOMIC_FIELDS[i].1))))
-            .unzip();
-        Self { columns, fields }
+            .unzip::<_, _, Vec<String>, Vec<(usize, AtomicKind)>>();
+        let envelopes = fields
+            .iter()
+            .enumerate()
+            .filter_map(|(j, (_, kind))| match kind {
+                AtomicKind::Contexts => Some((j, Envelope::Contexts)),
+                AtomicKind::Unstruct => Some((j, Envelope::Unstruct)),
+                _ => None,
+            })
+            .collect();
+        Self { columns, fields, envelopes }
     }
 }
 
 impl RecordDecoder for SnowplowDecoder {
     fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    fn envelopes(&self) -> &[(usize, Envelope)] {
+        &self.envelopes
     }
 
     fn decode_record<'a>(&self, text: &'a str, values: &mut [Option<Cow<'a, str>>]) -> Result<(), Rejection> {
