@@ -52,7 +52,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run SQL over the catalog's tables and print the result.
     #[command(
-        after_help = "Examples:\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\"\n  floe query --as-of 2026-12-01T10:00:00Z \"SELECT count(*) FROM events\""
+        after_help = "Examples:\n  floe query --file sql/gold/sessions.sql --source snowplow_events\n  floe query \"SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY n DESC\"\n  floe query --format csv \"SELECT reason, count(*) FROM events_bad GROUP BY reason\"\n  floe query --as-of 2026-12-01T10:00:00Z \"SELECT count(*) FROM events\""
     )]
     Query(QueryArgs),
     /// Per-shard checkpoint, watermark and backlog; per-table totals.
@@ -195,7 +195,15 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// SQL (DataFusion dialect). Tables are named by their name in the namespace (`events`).
-    pub sql: String,
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Run the SQL in this file instead, e.g. an analytics model of sql/gold/.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    /// For a model that reads `gold_events`: the table it reads, through `_source_<TABLE>.sql`
+    /// beside the model.
+    #[arg(long, value_name = "TABLE", default_value = "events", requires = "file")]
+    pub source: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// Time travel: the tables as they were at this snapshot id or RFC 3339 time.

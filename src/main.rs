@@ -110,7 +110,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             cmd::generate::run(&cfg, &opts, a.json)?;
         }
         Command::Query(a) => {
-            let batches = cmd::query::query(&cfg, &a.sql, a.as_of.as_deref()).await?;
+            let q = match (&a.file, &a.sql) {
+                (Some(path), _) => cmd::query::Query::File { path, source: &a.source },
+                (None, sql) => cmd::query::Query::Sql(sql.as_deref().unwrap_or_default()),
+            };
+            let batches = cmd::query::query(&cfg, q, a.as_of.as_deref()).await?;
             cmd::query::print(&batches, a.format)?;
         }
         Command::Status(a) => {

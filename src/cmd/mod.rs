@@ -9,6 +9,7 @@ pub mod compact;
 pub mod explain;
 pub mod forget;
 pub mod generate;
+pub mod gold;
 pub mod import;
 pub mod init;
 pub mod lake;

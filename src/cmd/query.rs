@@ -11,8 +11,14 @@ use crate::cli::OutputFormat;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// Run `sql` and return its batches; with `as_of`, over the tables as they were then.
-pub async fn query(cfg: &Config, sql: &str, as_of: Option<&str>) -> Result<Vec<RecordBatch>> {
+/// What to run: SQL text, or a file (an analytics model reading `gold_events` from `source`).
+pub enum Query<'a> {
+    Sql(&'a str),
+    File { path: &'a std::path::Path, source: &'a str },
+}
+
+/// Run the query and return its batches; with `as_of`, over the tables as they were then.
+pub async fn query(cfg: &Config, q: Query<'_>, as_of: Option<&str>) -> Result<Vec<RecordBatch>> {
     let (catalog, tables, _) = super::open::open_tables(cfg).await?;
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(&cfg.catalog.name, &cfg.catalog.namespace)
@@ -42,7 +48,11 @@ pub async fn query(cfg: &Config, sql: &str, as_of: Option<&str>) -> Result<Vec<R
             }
         }
     }
-    let df = ctx.sql(sql).await?;
+    let sql = match q {
+        Query::Sql(sql) => sql.to_string(),
+        Query::File { path, source } => super::gold::prepare(&ctx, path, source).await?,
+    };
+    let df = ctx.sql(&sql).await?;
     Ok(df.collect().await?)
 }
 

@@ -7,7 +7,7 @@
 //! blocking would stall the daemon).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use super::config::{Location, Repository, ResolverConfig};
@@ -30,6 +30,9 @@ pub struct Resolver {
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
     cache: RwLock<HashMap<String, (Resolved, Instant)>>,
+    /// Held while a key is fetched, so decode threads that miss the same key at once ask the
+    /// registries once (the second finds it cached).
+    fetching: Mutex<()>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -47,7 +50,7 @@ impl Resolver {
             .user_agent(concat!("floe/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::invalid(format!("HTTP client for the Iglu registries: {e}")))?;
-        Ok(Self { config, client, runtime, cache: RwLock::new(HashMap::new()) })
+        Ok(Self { config, client, runtime, cache: RwLock::new(HashMap::new()), fetching: Mutex::new(()) })
     }
 
     /// The repositories in the order a key is looked up: those claiming its vendor first, then
@@ -61,6 +64,10 @@ impl Resolver {
     /// The schema for `key` (blocking; see the module doc). An error means a registry did not
     /// answer: the caller must not turn that into bad rows.
     pub fn resolve(&self, key: &SchemaKey<'_>, uri: &str) -> Result<Resolved> {
+        if let Some(hit) = self.cached(uri) {
+            return Ok(hit);
+        }
+        let _one_at_a_time = self.fetching.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(hit) = self.cached(uri) {
             return Ok(hit);
         }

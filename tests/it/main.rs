@@ -12,6 +12,7 @@ mod dedup;
 mod endpoints;
 mod fanout;
 mod glue;
+mod gold;
 mod golden;
 mod iglu;
 mod kinesis;

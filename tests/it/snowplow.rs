@@ -4,6 +4,7 @@
 //! (tests/it/readers/snowplow_sdk_compare.py).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use floe::model::snowplow::{ATOMIC_FIELD_COUNT, atomic_index};
 
@@ -256,4 +257,34 @@ fn enriched_events_agree_with_snowplows_python_sdk_field_by_field() {
     assert_eq!(drops, report["duplicates"].as_u64().unwrap_or(0));
     let edge_rows = EDGES.iter().filter(|e| e.floe == "row").count() as u64;
     assert_eq!(rows, report["unique_valid"].as_u64().unwrap_or(0) + edge_rows);
+
+    // the analytics models run on the committed table through the binary
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/gold");
+    for model in ["daily_active_users", "sessions", "funnel", "first_click_attribution"] {
+        let file = models.join(format!("{model}.sql"));
+        let out = lake
+            .floe()
+            .env("FLOE_SILVER_TABLES", "snowplow_events")
+            .args(["query", "--format", "json", "--source", "snowplow_events", "--file"])
+            .arg(&file)
+            .output()
+            .expect("spawn floe");
+        crate::support::assert_success(&out, &["query", "--file", model]);
+        let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert!(lines > 0, "{model} gave no rows");
+    }
+    let dau = lake
+        .floe()
+        .env("FLOE_SILVER_TABLES", "snowplow_events")
+        .args(["query", "--format", "json", "--file"])
+        .arg(models.join("daily_active_users.sql"))
+        .arg("--source")
+        .arg("snowplow_events")
+        .output()
+        .expect("spawn");
+    let total: u64 = String::from_utf8_lossy(&dau.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["events"].as_u64())
+        .sum();
+    assert!(total > 0 && total <= rows, "{total} events counted by the model, {rows} rows");
 }

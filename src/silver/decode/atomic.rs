@@ -37,9 +37,9 @@ pub fn check<'a>(name: &str, kind: AtomicKind, value: &'a str) -> Result<Cow<'a,
             "0" => Ok(Cow::Borrowed("false")),
             _ => Err(bad(reasons::INVALID_BOOLEAN, "expected 1 or 0")),
         },
-        AtomicKind::Tstamp => match chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f") {
-            Ok(_) => Ok(Cow::Borrowed(value)),
-            Err(_) => Err(bad(reasons::INVALID_TIMESTAMP, "expected YYYY-MM-DD HH:MM:SS[.fff] (UTC)")),
+        AtomicKind::Tstamp => match is_enrich_timestamp(value) {
+            true => Ok(Cow::Borrowed(value)),
+            false => Err(bad(reasons::INVALID_TIMESTAMP, "expected YYYY-MM-DD HH:MM:SS[.fff] (UTC)")),
         },
         AtomicKind::Contexts => {
             self_describing::<Vec<SelfDescribing<'_, IgnoredAny>>>(name, value, |outer| {
@@ -52,6 +52,31 @@ pub fn check<'a>(name: &str, kind: AtomicKind, value: &'a str) -> Result<Cow<'a,
             Ok(Cow::Borrowed(value))
         }
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` with an optional fraction of 1 to 9 digits, naming a real date and
+/// time — enrich's format, checked by hand: seven per event, and a format-string parser costs
+/// several times more.
+fn is_enrich_timestamp(v: &str) -> bool {
+    let b = v.as_bytes();
+    let digits = |from: usize, to: usize| b[from..to].iter().all(u8::is_ascii_digit);
+    let num = |from: usize, to: usize| b[from..to].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return false;
+    }
+    if !(digits(0, 4) && digits(5, 7) && digits(8, 10) && digits(11, 13) && digits(14, 16) && digits(17, 19)) {
+        return false;
+    }
+    let fraction_ok = match &b[19..] {
+        [] => true,
+        [b'.', rest @ ..] => (1..=9).contains(&rest.len()) && rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    fraction_ok
+        && num(11, 13) < 24
+        && num(14, 16) < 60
+        && num(17, 19) < 60
+        && chrono::NaiveDate::from_ymd_opt(num(0, 4) as i32, num(5, 7), num(8, 10)).is_some()
 }
 
 /// `{"schema": "iglu:…", "data": …}`. Other members are allowed, as in Snowplow's SDKs.
@@ -156,6 +181,18 @@ mod tests {
         assert_eq!(ok(AtomicKind::Tstamp, "2026-11-30 23:59:59"), "2026-11-30 23:59:59");
         assert_eq!(reason(AtomicKind::Tstamp, "2026-11-30T23:59:59Z"), reasons::INVALID_TIMESTAMP);
         assert_eq!(reason(AtomicKind::Tstamp, "2026-02-30 00:00:00"), reasons::INVALID_TIMESTAMP);
+        for bad in [
+            "2026-11-30 24:00:00",
+            "2026-11-30 23:60:00",
+            "2026-11-30 23:59:59.",
+            "2026-11-30 23:59:59.1234567890",
+            "2026-11-30 23:59",
+            "2026-1-30 23:59:59",
+            "２026-11-30 23:59:59",
+        ] {
+            assert_eq!(reason(AtomicKind::Tstamp, bad), reasons::INVALID_TIMESTAMP, "{bad}");
+        }
+        assert_eq!(ok(AtomicKind::Tstamp, "2024-02-29 00:00:00.5"), "2024-02-29 00:00:00.5");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! Kinesis stream — 131 tab-separated atomic fields in the canonical order, self-describing JSON
 //! in `contexts`, `unstruct_event` and `derived_contexts`. Web, mobile and server trackers; page
 //! views and pings, structured events, link clicks, add-to-cart and checkout (self-describing
-//! events), transactions and their items; a session per visitor, so the analytics models have
-//! something to find.
+//! events), transactions and their items; clicks, carts and checkouts name their product, so the
+//! analytics models in `sql/gold/` have something to join (visitors are drawn at random, so the
+//! funnels are thin: the models' golden tests use a hand-written story).
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -253,7 +254,7 @@ fn kind_of_event(l: &mut Line, rng: &mut StdRng, contexts: &mut Vec<serde_json::
             ("unstruct", "com.example", "add_to_cart", "1-0-0", Some(data))
         }
         _ => {
-            let data = json!({"orderId": format!("order-{}", rng.gen_range(0..1_000_000)), "total": rng.gen_range(500..50_000) as f64 / 100.0});
+            let data = json!({"orderId": format!("order-{}", rng.gen_range(0..1_000_000)), "total": rng.gen_range(500..50_000) as f64 / 100.0, "sku": sku});
             ("unstruct", "com.example", "checkout", "1-0-0", Some(data))
         }
     };
@@ -285,7 +286,7 @@ fn kind_of_event(l: &mut Line, rng: &mut StdRng, contexts: &mut Vec<serde_json::
         l.set("ti_quantity", rng.gen_range(1..4));
         l.set("ti_currency", "EUR");
     }
-    if kind == "add_to_cart" {
+    if kind == "add_to_cart" || kind == "link_click" {
         contexts.push(sd("iglu:com.example/product/jsonschema/1-0-0", json!({"sku": sku, "category": "things"})));
     }
     l.set("event", event);
