@@ -88,8 +88,11 @@ impl OpenFiles {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             // The Parquet writer holds a whole row group in memory, once per open partition: 32k
-            // rows of ~1 KB keep that near 32 MB a partition and still make row groups readers like.
+            // rows, or 8 MiB encoded when rows are wide — a 135-column Snowplow table partitioned
+            // by day and event name keeps dozens of partitions open, and at 32k rows each held
+            // ~40 MB (1.6 GB peak on 500k events; BENCHMARKS.md "Snowplow enriched TSV").
             .set_max_row_group_row_count(Some(32 * 1024))
+            .set_max_row_group_bytes(Some(8 << 20))
             .build();
         let parquet = ParquetWriterBuilder::new(props, meta.current_schema().clone());
         // The file-name generator restarts its counter per writer: a unique prefix per writer
