@@ -149,3 +149,69 @@ impl Decoder {
         Ok(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bronze::encode::to_batch;
+    use crate::catalog::tables::load_defs;
+    use crate::iglu::MissingSchema;
+    use crate::iglu::config::{Location, Repository, ResolverConfig};
+    use crate::model::{Position, SequenceNumber, ShardId};
+    use crate::source::Record;
+
+    /// The JSON `events` table gets the same data contracts as enriched events.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn json_events_contexts_are_checked_against_iglu() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("schemas/com.acme/experiment/jsonschema");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(
+            p.join("1-0-0"),
+            r#"{"type":"object","properties":{"variant":{"type":"integer"}},"required":["variant"]}"#,
+        )
+        .unwrap();
+        let repo = Repository {
+            name: "local".into(),
+            priority: 0,
+            vendor_prefixes: vec![],
+            location: Location::Directory(dir.path().to_path_buf()),
+        };
+        let config = ResolverConfig { repositories: vec![repo], cache_ttl: None };
+        let contracts = Arc::new(Contracts::new(config, MissingSchema::BadRow).unwrap());
+        let defs = load_defs(None).unwrap();
+        let dec = Decoder::for_table_with(&defs[0], 1 << 20, Some(contracts));
+        let event = |variant: &str| {
+            format!(
+                r#"{{"event_id":"e","collector_tstamp":"t","event":"x","platform":"web","contexts":{{"schema":"iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0","data":[{{"schema":"iglu:com.acme/experiment/jsonschema/1-0-0","data":{{"variant":{variant}}}}}]}}}}"#
+            )
+        };
+        let lines = [
+            event("1"),
+            event("\"b\""),
+            r#"{"event_id":"e","collector_tstamp":"t","event":"x","platform":"web"}"#.into(),
+        ];
+        let recs: Vec<Record> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Record {
+                data: bytes::Bytes::from(l.clone().into_bytes()),
+                position: Position::new(SequenceNumber::from_u64(i as u64 + 1), 0),
+                partition_key: String::new(),
+                arrival_ts_micros: 0,
+                defect: None,
+            })
+            .collect();
+        let bronze = to_batch(&ShardId::new("s").unwrap(), &recs, 0).unwrap();
+        let out = tokio::task::block_in_place(|| dec.decode(&bronze, 0)).unwrap();
+        let err = out.column_by_name(ERROR).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        let detail = out.column_by_name(ERROR_DETAIL).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert!(err.is_null(0) && err.is_null(2), "a valid context and none at all pass");
+        assert_eq!(err.value(1), "schema_violation");
+        assert!(
+            detail.value(1).starts_with("contexts[0] iglu:com.acme/experiment/jsonschema/1-0-0 at /variant: "),
+            "{}",
+            detail.value(1)
+        );
+    }
+}
