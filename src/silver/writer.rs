@@ -88,9 +88,9 @@ impl OpenFiles {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             // The Parquet writer holds a whole row group in memory, once per open partition: 32k
-            // rows, or 8 MiB encoded when rows are wide — a 135-column Snowplow table partitioned
-            // by day and event name keeps dozens of partitions open, and at 32k rows each held
-            // ~40 MB (1.6 GB peak on 500k events; BENCHMARKS.md "Snowplow enriched TSV").
+            // rows, or 8 MiB encoded when rows are wide (a 135-column Snowplow table partitioned
+            // by day and event name keeps dozens of partitions open). Measured: not what holds
+            // that table's 1.6 GiB peak (BENCHMARKS.md "Snowplow enriched TSV"), but a bound.
             .set_max_row_group_row_count(Some(32 * 1024))
             .set_max_row_group_bytes(Some(8 << 20))
             .build();
