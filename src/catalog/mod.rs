@@ -13,6 +13,7 @@
 //! - [`stats`]: live files, small files and counter totals of a table.
 
 pub mod commit;
+pub mod evolve;
 pub mod glue;
 mod glue_databases;
 pub mod glue_entry;

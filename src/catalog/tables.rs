@@ -54,6 +54,16 @@ pub enum DecoderKind {
     SnowplowEnrichedTsv,
 }
 
+impl DecoderKind {
+    /// The name a definition gives it (and a bad row's `format`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DecoderKind::Json => "json",
+            DecoderKind::SnowplowEnrichedTsv => "snowplow-enriched-tsv",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnDef {
@@ -297,8 +307,11 @@ pub fn load_defs(dir: Option<&Path>) -> Result<Vec<TableDef>> {
     Ok(defs)
 }
 
-/// The bad-rows table every source table sends its rejects to. Its shape is fixed so that
-/// tooling (and people) can rely on it.
+/// The bad-rows table every source table sends its rejects to. Its shape is fixed, the same for
+/// every table and format, so that tooling (and people) can rely on it: the rule that failed
+/// (`reason`), the message (`detail`), the record as received, where it came from (shard,
+/// sequence, bronze object) and, for contract failures, the schema. Columns are only ever added
+/// (optional), so tables created by an older floe evolve on start.
 pub fn bad_rows_schema() -> Result<Schema> {
     let s = |t| Type::Primitive(t);
     let fields = vec![
@@ -312,6 +325,12 @@ pub fn bad_rows_schema() -> Result<Schema> {
         NestedField::required(6, "source_sub_sequence", s(PrimitiveType::Long)),
         NestedField::required(7, "arrival_tstamp", s(PrimitiveType::Timestamptz)),
         NestedField::required(8, "failed_tstamp", s(PrimitiveType::Timestamptz)),
+        NestedField::optional(9, "format", s(PrimitiveType::String))
+            .with_doc("the record format the table decodes: json or snowplow-enriched-tsv"),
+        NestedField::optional(10, "schema_key", s(PrimitiveType::String))
+            .with_doc("the Iglu schema the failure is about (data-contract and per-schema-column rules)"),
+        NestedField::optional(11, "bronze_object", s(PrimitiveType::String))
+            .with_doc("the bronze object the record was read from: where to re-drive it from"),
     ];
     Ok(Schema::builder().with_schema_id(0).with_fields(fields.into_iter().map(Into::into)).build()?)
 }

@@ -16,7 +16,7 @@ pub async fn run(cfg: &Config, args: &BackfillArgs) -> Result<Vec<BackfillReport
     let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
     super::lake::managed(&tables, args.table.as_deref())?;
     let store = BronzeStore::open(&cfg.bronze.location, &S3Settings::resolve(&cfg.aws, sdk.as_ref()))?;
-    let job = super::run::silver_job(cfg, store, tables)?;
+    let job = super::run::silver_job(cfg, &catalog, store, tables)?;
     let committer = Committer::new(catalog);
     let opts =
         BackfillOptions { from: args.from, to: args.to, overwrite: args.overwrite, dry_run: args.dry_run, only: None };

@@ -211,7 +211,7 @@ async fn to_silver(
 ) -> Result<Vec<BackfillReport>> {
     let sdk = super::open::sdk_config(cfg).await;
     let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
-    let job = super::run::silver_job(cfg, store, tables)?;
+    let job = super::run::silver_job(cfg, &catalog, store, tables)?;
     let committer = Committer::new(catalog);
     let opts = BackfillOptions {
         from: from - chrono::Days::new(1),

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::S3Settings;
 use crate::bronze::store::BronzeStore;
 use crate::catalog::Committer;
+use crate::catalog::handle::FloeCatalog;
 use crate::catalog::setup::ManagedTable;
 use crate::checkpoint::Checkpoints;
 use crate::checkpoint::dynamodb::LeaseTable;
@@ -30,6 +31,7 @@ use crate::http::Readiness;
 use crate::iglu::{Contracts, MissingSchema};
 use crate::silver::decode::Decoder;
 use crate::silver::discover::Budget;
+use crate::silver::entities::Entities;
 use crate::silver::job::{SilverJob, TableJob};
 use crate::silver::pending::CommitPolicy;
 use crate::silver::sql::Transform;
@@ -62,13 +64,26 @@ pub fn contracts(cfg: &Config) -> Result<Option<Arc<Contracts>>> {
 }
 
 /// The silver job over `tables`, as configured (shared with `floe backfill`).
-pub fn silver_job(cfg: &Config, store: BronzeStore, tables: Vec<ManagedTable>) -> Result<SilverJob> {
+///
+/// With data contracts, the table's self-describing columns also get one typed column per schema
+/// (`silver::entities`), added to the table through `catalog`.
+pub fn silver_job(
+    cfg: &Config,
+    catalog: &FloeCatalog,
+    store: BronzeStore,
+    tables: Vec<ManagedTable>,
+) -> Result<SilverJob> {
     let contracts = contracts(cfg)?;
     let mut jobs = Vec::new();
     for managed in tables {
         let transform = Transform::load(&managed.def, cfg.silver.sql_dir.as_deref())?;
         let decoder = Decoder::for_table_with(&managed.def, cfg.silver.max_record_bytes, contracts.clone());
-        jobs.push(TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory));
+        let entities = contracts.as_ref().map(|c| {
+            let fields = decoder.envelope_columns(&managed.def);
+            Arc::new(Entities::new(c.clone(), fields, catalog.clone()))
+        });
+        let job = TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory);
+        jobs.push(job.with_entities(entities));
     }
     Ok(SilverJob {
         store,
@@ -101,7 +116,7 @@ pub async fn run(
             let probe = tables.iter().map(|t| t.ident.clone()).collect::<Vec<_>>();
             tokio::spawn(crate::daemon::readiness::watch_catalog(catalog.clone(), probe, r, cancel.clone()));
         }
-        let job = silver_job(cfg, store.clone(), tables)?;
+        let job = silver_job(cfg, &catalog, store.clone(), tables)?;
         let policy = CommitPolicy { interval: cfg.silver.commit_interval, max_bytes: cfg.silver.commit_max_bytes };
         let compaction = AutoCompact::new(&cfg.compaction, job.tables.len());
         let silver =

@@ -22,6 +22,9 @@ pub mod reasons {
     pub const INVALID_SCHEMA: &str = "invalid_schema";
     /// Not `{"schema": "iglu:…", "data": …}` of the field's shape.
     pub const INVALID_SELF_DESCRIBING: &str = "invalid_self_describing";
+    /// A schema version whose fields cannot merge into its major version's column (a type
+    /// change within a major version); see `silver::entities`.
+    pub const INCOMPATIBLE_SCHEMA: &str = "incompatible_schema";
 }
 
 /// What to do with an entity whose schema no repository has.
@@ -61,6 +64,11 @@ impl Contracts {
         Ok(Self { resolver: Resolver::new(config)?, missing })
     }
 
+    /// The schema for `key` as the registries hold it (blocking; see `resolver`).
+    pub fn resolve(&self, key: &SchemaKey<'_>, uri: &str) -> Result<Resolved> {
+        self.resolver.resolve(key, uri)
+    }
+
     /// Check the self-describing JSON text of `field`. `Err`: a registry did not answer (the
     /// batch must wait, not reject); `Ok(Err(v))`: the event breaks a contract.
     pub fn check(&self, field: &str, envelope: Envelope, text: &str) -> Result<std::result::Result<(), Violation>> {
@@ -87,8 +95,8 @@ impl Contracts {
                 return shape(&format!("{at}: {uri:?} is not an Iglu schema key"));
             };
             match self.resolver.resolve(&key, uri)? {
-                Resolved::Schema(validator) => {
-                    if let Some(e) = validator.iter_errors(data).next() {
+                Resolved::Schema(schema) => {
+                    if let Some(e) = schema.validator.iter_errors(data).next() {
                         let pointer = e.instance_path().to_string();
                         let pointer = if pointer.is_empty() { "/".to_string() } else { pointer };
                         return Ok(Err((reasons::SCHEMA_VIOLATION, format!("{at} {uri} at {pointer}: {e}"))));

@@ -18,11 +18,18 @@ use crate::model::snowplow::SchemaKey;
 /// What the registries hold for a key.
 #[derive(Clone)]
 pub enum Resolved {
-    Schema(Arc<jsonschema::Validator>),
+    Schema(Arc<Compiled>),
     /// No repository has it (the repositories asked, for the bad row's detail).
     NotFound(String),
     /// A repository has it, but it is not a JSON Schema this validator can compile.
     Unusable(String),
+}
+
+/// A schema as the registry holds it, and compiled for validation.
+pub struct Compiled {
+    pub validator: jsonschema::Validator,
+    /// The schema's JSON: what the per-schema columns are typed from (`silver::entities`).
+    pub raw: serde_json::Value,
 }
 
 pub struct Resolver {
@@ -112,7 +119,7 @@ fn compile(mut schema: serde_json::Value, repo: &str) -> Resolved {
         o.remove("$schema");
     }
     match jsonschema::options().with_draft(jsonschema::Draft::Draft4).build(&schema) {
-        Ok(v) => Resolved::Schema(Arc::new(v)),
+        Ok(validator) => Resolved::Schema(Arc::new(Compiled { validator, raw: schema })),
         Err(e) => Resolved::Unusable(format!("the schema in {repo} does not compile: {e}")),
     }
 }

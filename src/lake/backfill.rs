@@ -39,7 +39,7 @@ use crate::silver::dedup_read::scan_ids;
 use crate::silver::job::{SilverJob, TableJob};
 use crate::silver::read::read;
 use crate::silver::seen::Id;
-use crate::silver::transform::{Needs, split};
+use crate::silver::transform::{Lineage, Needs, split};
 use crate::silver::writer::OpenFiles;
 
 use super::days::{DAY_MICROS, day_column, days_of, days_since_epoch, files_of_days, within};
@@ -196,8 +196,9 @@ pub async fn backfill(
             result = mark_in_batch(result, &def.key)?.0;
         }
         let now = chrono::Utc::now().timestamp_micros();
+        let lineage = Lineage { format: m.def.decoder.name(), objects: &read.objects };
         let (good_schema, bad_schema) = (arrow_schema(&good)?, arrow_schema(&bad)?);
-        let s = split(&result, &read.bronze, &needs, &good_schema, &bad_schema, now)?;
+        let s = split(&result, &read.bronze, &needs, &good_schema, &bad_schema, &lineage, now)?;
         let in_range = |b: &RecordBatch, col: &str| within(b, col, opts.start_micros(), opts.end_micros());
         let rows: Vec<RecordBatch> = match opts.only {
             Some(_) => s.good.clone(),

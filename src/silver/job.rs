@@ -18,6 +18,7 @@ use iceberg::table::Table;
 use super::decode::Decoder;
 use super::dedup::{self, DedupState};
 use super::discover::{self, Budget};
+use super::entities::Entities;
 use super::pending::{PendingCommit, RoundOutcome};
 use super::read::read;
 use super::sql::Transform;
@@ -38,6 +39,8 @@ pub struct TableJob {
     pub dedup: Option<Mutex<DedupState>>,
     /// `silver.dedup_lookback`: how far back a re-send is still dropped.
     pub lookback: Duration,
+    /// One typed column per Iglu schema (with data contracts configured).
+    pub entities: Option<Arc<Entities>>,
     /// When this table's bronze was last listed in full (the sweep; `None`: not yet).
     last_sweep: std::sync::Mutex<Option<Instant>>,
 }
@@ -45,7 +48,11 @@ pub struct TableJob {
 impl TableJob {
     pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, lookback: Duration, budget: u64) -> Self {
         let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget)));
-        Self { managed, decoder, transform, dedup, lookback, last_sweep: std::sync::Mutex::new(None) }
+        Self { managed, decoder, transform, dedup, lookback, entities: None, last_sweep: std::sync::Mutex::new(None) }
+    }
+
+    pub fn with_entities(self, entities: Option<Arc<Entities>>) -> Self {
+        Self { entities, ..self }
     }
 }
 
@@ -108,6 +115,10 @@ impl SilverJob {
         let (committed_schema, committed) = dedup::committed_input(m.def.dedup.as_ref());
         let mut result = t.transform.run(t.decoder.schema(), decoded, committed_schema, committed).await?;
         phases.lap("sql");
+        if let Some(entities) = &t.entities {
+            result = entities.apply(result, pending).await?;
+            phases.lap("entities");
+        }
         let mut dedup_note = String::new();
         let mut state = match &t.dedup {
             Some(s) => Some(s.lock().await),
@@ -133,8 +144,9 @@ impl SilverJob {
             result = dedup::mark_in_batch(result, &def.key)?.0;
         }
         let now = chrono::Utc::now().timestamp_micros();
+        let lineage = transform::Lineage { format: m.def.decoder.name(), objects: &read.objects };
         let (good_schema, bad_schema) = (arrow_schema(&pending.good)?, arrow_schema(&pending.bad)?);
-        let split = transform::split(&result, &read.bronze, &needs, &good_schema, &bad_schema, now)?;
+        let split = transform::split(&result, &read.bronze, &needs, &good_schema, &bad_schema, &lineage, now)?;
         drop(result);
         let new_ids = match &m.def.dedup {
             Some(def) => dedup::ids_of(&split.good, def)?,

@@ -7,7 +7,7 @@
 //! - [`decode`]: records → text columns, with structural contract checks (one decoder per format).
 //! - [`dedup`], [`seen`], [`dedup_read`]: the committed ids of the lookback window, kept across
 //!   batches and in step with the table.
-//! - [`sql`]: the `sql/<table>.sql` transforms.
+//! - [`sql`]: the `sql/<table>.sql` transforms; [`entities`]: one typed column per Iglu schema.
 //! - [`transform`]: result rows → table rows, bad rows, dedup drops.
 //! - [`writer`]: rows → Iceberg data files; [`metrics_mode`]: no column bounds for identifier columns.
 //! - [`job`]: one round end to end, into a [`pending`] commit; [`batch`]: the value it ends in.
@@ -17,6 +17,7 @@ pub mod decode;
 pub mod dedup;
 pub mod dedup_read;
 pub mod discover;
+pub mod entities;
 pub mod job;
 pub mod metrics_mode;
 pub mod pending;

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use super::batch::{BatchReport, SilverBatch};
@@ -59,6 +60,9 @@ pub struct PendingCommit {
     pub frontier_base: Frontier,
     pub good_files: OpenFiles,
     pub bad_files: OpenFiles,
+    /// Files of this commit already closed because the table's schema changed under them
+    /// ([`PendingCommit::use_table`]); committed with the rest.
+    closed_good: Vec<DataFile>,
     /// Snapshots read to find the progress (1 when floe committed last; for the benchmarks).
     pub progress_snapshots: usize,
     opened: Instant,
@@ -73,6 +77,7 @@ impl PendingCommit {
         Ok(Self {
             good_files: OpenFiles::new(&good)?,
             bad_files: OpenFiles::new(&bad)?,
+            closed_good: Vec::new(),
             frontier_base: p_good.frontier.lower_of(&p_bad.frontier),
             progress_snapshots: p_good.snapshots_read.max(p_bad.snapshots_read),
             wm_good: p_good.watermarks,
@@ -127,6 +132,20 @@ impl PendingCommit {
         policy.interval.saturating_sub(self.opened.elapsed())
     }
 
+    /// Go on with `table` (the same table, newer: its schema evolved). When its schema differs
+    /// from the one the open files are written in, they are closed — their files stay in this
+    /// commit, readable by field id — and the next rows go to files of the new schema.
+    pub async fn use_table(&mut self, table: Table) -> Result<()> {
+        let (old, new) = (self.good.metadata().current_schema_id(), table.metadata().current_schema_id());
+        if old != new {
+            let fresh = OpenFiles::new(&table)?;
+            let closed = std::mem::replace(&mut self.good_files, fresh).close().await?;
+            self.closed_good.extend(closed);
+        }
+        self.good = table;
+        Ok(())
+    }
+
     /// Take in one round (its rows are in the open files already).
     pub fn add(&mut self, r: RoundOutcome) {
         if self.rounds == 0 {
@@ -163,7 +182,8 @@ impl PendingCommit {
     /// commit first, then the table's.
     pub async fn finish(self, m: &ManagedTable) -> Result<SilverBatch> {
         let bad_files = self.bad_files.close().await?;
-        let good_files = self.good_files.close().await?;
+        let mut good_files = self.closed_good;
+        good_files.extend(self.good_files.close().await?);
         let a = self.acc;
         let epochs = || a.epochs.iter().map(|(s, e)| (format!("{LEASE_EPOCH_PREFIX}{s}"), e.to_string()));
         let mut bad_summary = BTreeMap::from([("floe.bad-rows".to_string(), a.bad_rows.to_string())]);
@@ -214,6 +234,7 @@ impl PendingCommit {
 
     /// Give the commit up (a round failed): close the files and delete them.
     pub async fn abandon(self) {
+        delete_files(&self.good, &self.closed_good).await;
         for (table, files) in [(&self.good, self.good_files), (&self.bad, self.bad_files)] {
             match files.close().await {
                 Ok(written) => delete_files(table, &written).await,

@@ -23,6 +23,21 @@ pub struct ReadBronze {
     pub ends: Watermarks,
     /// Per shard, the newest lease epoch its objects were written under (leases only).
     pub epochs: BTreeMap<ShardId, u64>,
+    /// The bronze object of each run of rows: (first row, object location), in row order.
+    pub objects: Vec<(usize, String)>,
+}
+
+impl ReadBronze {
+    /// The bronze object row `row` was read from.
+    pub fn object_of(&self, row: usize) -> Option<&str> {
+        object_of(&self.objects, row)
+    }
+}
+
+/// The object of `row` in an index of (first row, object) runs.
+pub fn object_of(objects: &[(usize, String)], row: usize) -> Option<&str> {
+    let i = objects.partition_point(|(start, _)| *start <= row);
+    objects.get(i.checked_sub(1)?).map(|(_, o)| o.as_str())
 }
 
 /// Fetch and decode the planned objects, keeping only records past `after` (objects left by
@@ -54,7 +69,10 @@ pub async fn read(
     let mut kept = Vec::new();
     let mut positions = Vec::new();
     let mut epochs: BTreeMap<ShardId, u64> = BTreeMap::new();
+    let mut objects = Vec::new();
+    let mut rows = 0usize;
     for (object, batches, epoch) in fetched {
+        objects.push((rows, object.location.to_string()));
         let shard = object.key.shard.clone();
         if let Some(e) = epoch {
             let max = epochs.entry(shard.clone()).or_insert(e);
@@ -75,11 +93,28 @@ pub async fn read(
             }
             let b = filter_record_batch(&b, &BooleanArray::from(mask))?;
             if b.num_rows() > 0 {
+                rows += b.num_rows();
                 kept.push(b);
             }
         }
     }
     let bronze = concat_batches(&bronze_schema(), &kept)?;
     let ends: Watermarks = cursors.into_iter().filter(|(s, p)| after.get(s) != Some(p)).collect();
-    Ok(ReadBronze { bronze, positions, ends, epochs })
+    Ok(ReadBronze { bronze, positions, ends, epochs, objects })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_find_their_object() {
+        let objects = vec![(0, "a".to_string()), (3, "b".to_string()), (3, "c".to_string()), (5, "d".to_string())];
+        let of = |r| object_of(&objects, r);
+        assert_eq!(
+            [of(0), of(2), of(3), of(4), of(5), of(99)],
+            [Some("a"), Some("a"), Some("c"), Some("c"), Some("d"), Some("d")]
+        );
+        assert_eq!(object_of(&[], 0), None);
+    }
 }

@@ -12,9 +12,11 @@ use arrow::compute::{cast, filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
 
 use super::decode::ORD;
+use super::read::object_of;
 use super::sql::{DETAIL, REASON};
 use crate::bronze::encode::{col, downcast};
 use crate::error::{Error, Result};
+use crate::model::snowplow::SchemaKey;
 
 /// The outcome of one batch, per destination.
 #[derive(Debug)]
@@ -33,6 +35,14 @@ pub struct Split {
     pub bad_by_reason: BTreeMap<String, u64>,
 }
 
+/// Where a batch's records came from, for its bad rows.
+pub struct Lineage<'a> {
+    /// The table's record format (`DecoderKind::name`).
+    pub format: &'static str,
+    /// The bronze object of each run of rows (`ReadBronze::objects`).
+    pub objects: &'a [(usize, String)],
+}
+
 /// Which table(s) still need each bronze row, indexed by `_ord`.
 pub struct Needs {
     pub table: Vec<bool>,
@@ -45,6 +55,7 @@ pub fn split(
     needs: &Needs,
     table_schema: &SchemaRef,
     bad_schema: &SchemaRef,
+    lineage: &Lineage<'_>,
     now_micros: i64,
 ) -> Result<Split> {
     let n = bronze.num_rows();
@@ -102,7 +113,7 @@ pub fn split(
         )));
     }
     let records_in = needs.table.iter().filter(|x| **x).count() as u64;
-    let bad = bad_batch(bronze, &bad_ords, bad_reason, bad_detail, bad_schema, now_micros)?;
+    let bad = bad_batch(bronze, &bad_ords, bad_reason, bad_detail, bad_schema, lineage, now_micros)?;
     Ok(Split { good, bad, records_in, rows, dedup_drops, rejected_by_reason, bad_by_reason })
 }
 
@@ -136,14 +147,27 @@ pub fn project(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
+/// The Iglu schema a failure's detail names (contract and per-schema-column details name the
+/// entity's schema key, `… iglu:vendor/name/format/1-0-0 …`): the first word that is one.
+fn schema_key_in(detail: &str) -> Option<String> {
+    detail
+        .split_whitespace()
+        .map(|w| w.trim_end_matches([':', ',']))
+        .find(|w| SchemaKey::parse(w).is_some())
+        .map(str::to_string)
+}
+
 fn bad_batch(
     bronze: &RecordBatch,
     ords: &[u32],
     reason: Vec<String>,
     detail: Vec<Option<String>>,
     schema: &SchemaRef,
+    lineage: &Lineage<'_>,
     now_micros: i64,
 ) -> Result<RecordBatch> {
+    let schema_key: Vec<Option<String>> = detail.iter().map(|d| d.as_deref().and_then(schema_key_in)).collect();
+    let objects: Vec<Option<&str>> = ords.iter().map(|o| object_of(lineage.objects, *o as usize)).collect();
     let idx = UInt32Array::from(ords.to_vec());
     let pick = |name: &str| -> Result<ArrayRef> {
         let c = bronze.column_by_name(name).ok_or_else(|| Error::invalid(format!("bronze has no column {name}")))?;
@@ -158,6 +182,9 @@ fn bad_batch(
         ("source_sub_sequence", pick(col::SUB_SEQUENCE)?),
         ("arrival_tstamp", pick(col::ARRIVAL_TS)?),
         ("failed_tstamp", Arc::new(TimestampMicrosecondArray::from(vec![now_micros; ords.len()]).with_timezone("UTC"))),
+        ("format", Arc::new(StringArray::from(vec![lineage.format; ords.len()]))),
+        ("schema_key", Arc::new(StringArray::from(schema_key))),
+        ("bronze_object", Arc::new(StringArray::from(objects))),
     ];
     let cols = RecordBatch::try_from_iter(by_name)?;
     project(&cols, schema)

@@ -23,5 +23,6 @@ mod pipeline;
 mod replay;
 mod rest;
 mod restart;
+mod schema_columns;
 mod snowplow;
 mod support;

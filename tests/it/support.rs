@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use floe::model::snowplow::{ATOMIC_FIELD_COUNT, atomic_index};
+
 pub struct Lake {
     pub dir: tempfile::TempDir,
 }
@@ -92,6 +94,25 @@ impl Lake {
     pub fn catalog_db(&self) -> PathBuf {
         self.warehouse().join("catalog.db")
     }
+    /// The fields of a valid enriched page view from `floe generate` (the base hand-made
+    /// enriched lines change). The generated spool files stay in the spool.
+    pub fn enriched_base(&self, seed: u64) -> Vec<String> {
+        let report = self.generate_format("snowplow-enriched-tsv", 1500, 2, 0.02, 0.02, seed);
+        let file = report["files"][0].as_str().expect("a spool file");
+        let text = String::from_utf8_lossy(&std::fs::read(file).expect("spool file")).into_owned();
+        let line = text.lines().find(|l| l.split('\t').count() == ATOMIC_FIELD_COUNT && l.contains("\tpage_view\t"));
+        line.expect("a valid page view").split('\t').map(str::to_string).collect()
+    }
+}
+
+/// `base` (enriched-event fields) with the event id and the `set` fields (by atomic name) replaced.
+pub fn enriched_line(base: &[String], event_id: &str, set: &[(&str, String)]) -> String {
+    let mut f = base.to_vec();
+    f[atomic_index("event_id").unwrap_or(6)] = event_id.to_string();
+    for (name, value) in set {
+        f[atomic_index(name).unwrap_or_else(|| panic!("{name} is not an atomic field"))] = value.clone();
+    }
+    f.join("\t")
 }
 
 pub fn assert_success(out: &Output, what: &[&str]) {

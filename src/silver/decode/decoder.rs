@@ -11,7 +11,7 @@ use super::{json, prechecks, snowplow};
 use crate::bronze::encode::{col, column};
 use crate::catalog::tables::{DecoderKind, TableDef};
 use crate::error::{Error, Result};
-use crate::iglu::Contracts;
+use crate::iglu::{Contracts, Envelope};
 
 /// A table's decoder: the shared checks and the output contract around one [`RecordDecoder`].
 #[derive(Debug, Clone)]
@@ -50,6 +50,18 @@ impl Decoder {
         ];
         cols.extend(format.columns().iter().map(|name| Field::new(name, DataType::Utf8, true)));
         Self { format, max_record_bytes, schema: Arc::new(Schema::new(cols)), contracts: None }
+    }
+
+    /// The table's text columns of self-describing JSON (the format's envelopes the table has
+    /// as `string` columns), and their envelopes: what `silver::entities` types.
+    pub fn envelope_columns(&self, def: &TableDef) -> Vec<(String, Envelope)> {
+        let names = self.format.columns();
+        self.format
+            .envelopes()
+            .iter()
+            .filter_map(|(i, env)| names.get(*i).map(|n| (n.clone(), *env)))
+            .filter(|(n, _)| def.columns.iter().any(|c| c.name == *n && c.r#type == "string"))
+            .collect()
     }
 
     /// The schema of [`Decoder::decode`]'s output (the SQL's `bronze` table).
