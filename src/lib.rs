@@ -27,6 +27,8 @@ pub mod http;
 pub mod iglu;
 pub mod lake;
 pub mod model;
+#[cfg(test)]
+mod properties;
 pub mod retry;
 pub mod shutdown;
 pub mod silver;

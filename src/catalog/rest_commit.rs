@@ -1,7 +1,8 @@
 //! floe's own commits on a REST catalog. The REST protocol has no metadata pointer to swap: the
 //! server writes the metadata. A commit is the spec's `updateTable` call — the updates (add the
 //! snapshot and move `main` to it, remove snapshots, set properties) guarded by requirements (the
-//! table's UUID, `main` still at the snapshot the commit was built on) — which the server applies
+//! table's UUID, `main` still at the snapshot the commit was built on, and for a schema change
+//! the schema and last field id it was built on) — which the server applies
 //! atomically or refuses with 409. iceberg-catalog-rest sends the same request, but only for the
 //! commits its crate-private builder makes, so the request is sent here with its own client.
 
@@ -83,13 +84,20 @@ impl RestEndpoint {
     pub async fn commit(&self, base: &Table, updates: Vec<TableUpdate>) -> Result<bool> {
         let ident = base.identifier();
         let meta: &TableMetadata = base.metadata();
-        let requirements = vec![
+        let mut requirements = vec![
             TableRequirement::UuidMatch { uuid: meta.uuid() },
             TableRequirement::RefSnapshotIdMatch {
                 r#ref: MAIN_BRANCH.to_string(),
                 snapshot_id: meta.current_snapshot_id(),
             },
         ];
+        // a schema change (per-schema columns) is built on base's schema and its field ids: two
+        // writers adding columns at once must not both win, though neither moved `main`
+        if updates.iter().any(|u| matches!(u, TableUpdate::AddSchema { .. } | TableUpdate::SetCurrentSchema { .. })) {
+            requirements.push(TableRequirement::CurrentSchemaIdMatch { current_schema_id: meta.current_schema_id() });
+            requirements
+                .push(TableRequirement::LastAssignedFieldIdMatch { last_assigned_field_id: meta.last_column_id() });
+        }
         let body = CommitTableRequest {
             identifier: Identifier { namespace: ident.namespace().clone().inner(), name: ident.name() },
             requirements,

@@ -39,6 +39,7 @@ use crate::silver::dedup_read::scan_ids;
 use crate::silver::job::{SilverJob, TableJob};
 use crate::silver::read::read;
 use crate::silver::seen::Id;
+use crate::silver::table_files::TableFiles;
 use crate::silver::transform::{Lineage, Needs, split};
 use crate::silver::writer::OpenFiles;
 
@@ -151,7 +152,8 @@ pub async fn backfill(
     }
     let present_bad = if opts.overwrite { HashSet::new() } else { bad_keys(&bad, &bad_day, &opts).await? };
 
-    let mut good_out = if opts.dry_run { None } else { Some(OpenFiles::new(&good)?) };
+    // the table's files follow its schema: per-schema columns may evolve it on the way
+    let mut good_out = if opts.dry_run { None } else { Some(TableFiles::new(good.clone())?) };
     let mut bad_out = if opts.dry_run { None } else { Some(OpenFiles::new(&bad)?) };
     let mut fresh_ids: HashSet<Id> = HashSet::new();
     let chunk_bytes = job.budget.max_bytes.max(1);
@@ -176,6 +178,10 @@ pub async fn backfill(
         let decoded = t.decoder.decode_parallel(&read.bronze, 2)?;
         let (committed_schema, committed) = committed_input(m.def.dedup.as_ref());
         let mut result = t.transform.run(t.decoder.schema(), decoded, committed_schema, committed).await?;
+        // as the loader does it, between the SQL and the dedup; a dry run changes no schema
+        if let (Some(entities), Some(out)) = (&t.entities, good_out.as_mut()) {
+            result = entities.apply(result, out).await?;
+        }
         if let Some(def) = &m.def.dedup {
             if opts.only.is_some() {
                 for day in days_of(&result, &good_day)? {
@@ -197,7 +203,8 @@ pub async fn backfill(
         }
         let now = chrono::Utc::now().timestamp_micros();
         let lineage = Lineage { format: m.def.decoder.name(), objects: &read.objects };
-        let (good_schema, bad_schema) = (arrow_schema(&good)?, arrow_schema(&bad)?);
+        let good_schema = arrow_schema(good_out.as_ref().map_or(&good, |o| o.table()))?;
+        let bad_schema = arrow_schema(&bad)?;
         let s = split(&result, &read.bronze, &needs, &good_schema, &bad_schema, &lineage, now)?;
         let in_range = |b: &RecordBatch, col: &str| within(b, col, opts.start_micros(), opts.end_micros());
         let rows: Vec<RecordBatch> = match opts.only {

@@ -116,7 +116,7 @@ impl SilverJob {
         let mut result = t.transform.run(t.decoder.schema(), decoded, committed_schema, committed).await?;
         phases.lap("sql");
         if let Some(entities) = &t.entities {
-            result = entities.apply(result, pending).await?;
+            result = entities.apply(result, &mut pending.good).await?;
             phases.lap("entities");
         }
         let mut dedup_note = String::new();
@@ -127,7 +127,7 @@ impl SilverJob {
         if let (Some(state), Some(def)) = (state.as_mut(), &m.def.dedup)
             && let Some((earliest, _)) = dedup::kept_time_range(&result, def)?
         {
-            let prepared = state.prepare(&pending.good, earliest).await?;
+            let prepared = state.prepare(pending.good.table(), earliest).await?;
             let (marked, drops) = dedup::mark_committed(result, state)?;
             result = marked;
             dedup_note = format!(
@@ -145,7 +145,7 @@ impl SilverJob {
         }
         let now = chrono::Utc::now().timestamp_micros();
         let lineage = transform::Lineage { format: m.def.decoder.name(), objects: &read.objects };
-        let (good_schema, bad_schema) = (arrow_schema(&pending.good)?, arrow_schema(&pending.bad)?);
+        let (good_schema, bad_schema) = (arrow_schema(pending.good.table())?, arrow_schema(pending.bad.table())?);
         let split = transform::split(&result, &read.bronze, &needs, &good_schema, &bad_schema, &lineage, now)?;
         drop(result);
         let new_ids = match &m.def.dedup {
@@ -158,8 +158,8 @@ impl SilverJob {
         }
         drop(state);
         phases.lap("split");
-        pending.bad_files.write(std::slice::from_ref(&split.bad)).await?;
-        pending.good_files.write(&split.good).await?;
+        pending.bad.write(std::slice::from_ref(&split.bad)).await?;
+        pending.good.write(&split.good).await?;
         phases.lap("write");
         pending.add(RoundOutcome {
             objects: n_objects,

@@ -24,5 +24,6 @@ pub mod pending;
 pub mod read;
 pub mod seen;
 pub mod sql;
+pub mod table_files;
 pub mod transform;
 pub mod writer;

@@ -12,13 +12,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use super::batch::{BatchReport, SilverBatch};
 use super::seen::Id;
-use super::writer::OpenFiles;
-use crate::catalog::commit::{Change, TableCommit, delete_files};
+use super::table_files::TableFiles;
+use crate::catalog::commit::{Change, TableCommit};
 use crate::catalog::progress::progress;
 use crate::catalog::setup::ManagedTable;
 use crate::error::Result;
@@ -52,17 +51,13 @@ pub struct RoundOutcome {
 
 /// The commit being gathered for one table and its bad-rows table.
 pub struct PendingCommit {
-    pub good: Table,
-    pub bad: Table,
+    /// The table and its files; its schema may evolve during the commit (per-schema columns).
+    pub good: TableFiles,
+    pub bad: TableFiles,
     /// The progress of each table when the commit was opened (what it is planned after).
     pub wm_good: Watermarks,
     pub wm_bad: Watermarks,
     pub frontier_base: Frontier,
-    pub good_files: OpenFiles,
-    pub bad_files: OpenFiles,
-    /// Files of this commit already closed because the table's schema changed under them
-    /// ([`PendingCommit::use_table`]); committed with the rest.
-    closed_good: Vec<DataFile>,
     /// Snapshots read to find the progress (1 when floe committed last; for the benchmarks).
     pub progress_snapshots: usize,
     opened: Instant,
@@ -75,15 +70,12 @@ impl PendingCommit {
     pub fn open(good: Table, bad: Table) -> Result<Self> {
         let (p_good, p_bad) = (progress(&good), progress(&bad));
         Ok(Self {
-            good_files: OpenFiles::new(&good)?,
-            bad_files: OpenFiles::new(&bad)?,
-            closed_good: Vec::new(),
             frontier_base: p_good.frontier.lower_of(&p_bad.frontier),
             progress_snapshots: p_good.snapshots_read.max(p_bad.snapshots_read),
             wm_good: p_good.watermarks,
             wm_bad: p_bad.watermarks,
-            good,
-            bad,
+            good: TableFiles::new(good)?,
+            bad: TableFiles::new(bad)?,
             opened: Instant::now(),
             rounds: 0,
             acc: RoundOutcome {
@@ -132,20 +124,6 @@ impl PendingCommit {
         policy.interval.saturating_sub(self.opened.elapsed())
     }
 
-    /// Go on with `table` (the same table, newer: its schema evolved). When its schema differs
-    /// from the one the open files are written in, they are closed — their files stay in this
-    /// commit, readable by field id — and the next rows go to files of the new schema.
-    pub async fn use_table(&mut self, table: Table) -> Result<()> {
-        let (old, new) = (self.good.metadata().current_schema_id(), table.metadata().current_schema_id());
-        if old != new {
-            let fresh = OpenFiles::new(&table)?;
-            let closed = std::mem::replace(&mut self.good_files, fresh).close().await?;
-            self.closed_good.extend(closed);
-        }
-        self.good = table;
-        Ok(())
-    }
-
     /// Take in one round (its rows are in the open files already).
     pub fn add(&mut self, r: RoundOutcome) {
         if self.rounds == 0 {
@@ -181,9 +159,8 @@ impl PendingCommit {
     /// Close the files and turn the gathered rounds into the batch value: the bad-rows table's
     /// commit first, then the table's.
     pub async fn finish(self, m: &ManagedTable) -> Result<SilverBatch> {
-        let bad_files = self.bad_files.close().await?;
-        let mut good_files = self.closed_good;
-        good_files.extend(self.good_files.close().await?);
+        let bad_files = self.bad.close().await?;
+        let good_files = self.good.close().await?;
         let a = self.acc;
         let epochs = || a.epochs.iter().map(|(s, e)| (format!("{LEASE_EPOCH_PREFIX}{s}"), e.to_string()));
         let mut bad_summary = BTreeMap::from([("floe.bad-rows".to_string(), a.bad_rows.to_string())]);
@@ -234,14 +211,7 @@ impl PendingCommit {
 
     /// Give the commit up (a round failed): close the files and delete them.
     pub async fn abandon(self) {
-        delete_files(&self.good, &self.closed_good).await;
-        for (table, files) in [(&self.good, self.good_files), (&self.bad, self.bad_files)] {
-            match files.close().await {
-                Ok(written) => delete_files(table, &written).await,
-                Err(e) => {
-                    tracing::warn!(table = %table.identifier(), error = %e, "could not close abandoned data files")
-                }
-            }
-        }
+        self.good.abandon().await;
+        self.bad.abandon().await;
     }
 }

@@ -4,11 +4,11 @@
 //! rows committed before read them as null, a minor version adds its field to the same column,
 //! and a version that changes a type is a bad row while the column stays as it was.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::support::{Lake, assert_success, enriched_line, reader_with};
+use crate::support::{AwsLake, Lake, assert_success, enriched_line, reader_with};
 
 const UE: &str = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0";
 const CTX: &str = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0";
@@ -37,29 +37,21 @@ fn products(items: &[Value]) -> String {
     json!({"schema": CTX, "data": data}).to_string()
 }
 
-fn run(lake: &Lake, resolver: &Path, file: &str, lines: &[String]) {
+/// `floe run` over `lines`, with the data contracts of `resolver` when given.
+fn run(lake: &Lake, resolver: Option<&Path>, file: &str, lines: &[String]) {
     std::fs::write(lake.spool().join(file), lines.join("\n") + "\n").expect("write spool");
-    let out = lake
-        .floe()
-        .env("FLOE_SILVER_TABLES", "snowplow_events")
-        .env("FLOE_SILVER_IGLU_RESOLVER", resolver)
-        .args(["run", "--until-idle", "--json"])
-        .output()
-        .expect("spawn floe");
+    let mut floe = lake.floe();
+    floe.env("FLOE_SILVER_TABLES", "snowplow_events");
+    if let Some(resolver) = resolver {
+        floe.env("FLOE_SILVER_IGLU_RESOLVER", resolver);
+    }
+    let out = floe.args(["run", "--until-idle", "--json"]).output().expect("spawn floe");
     assert_success(&out, &["run", file]);
 }
 
-#[test]
-fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
-    let lake = Lake::new();
-    let base = lake.enriched_base(21);
-    let none = |id: &str| {
-        enriched_line(
-            &base,
-            id,
-            &[("contexts", String::new()), ("unstruct_event", String::new()), ("derived_contexts", String::new())],
-        )
-    };
+/// A registry with `com.acme/addToCart` 1-0-0 and `com.acme/product` 1-0-0, and a resolver
+/// pointing at it: (registry root, resolver file).
+fn acme_registry(lake: &Lake) -> (PathBuf, PathBuf) {
     let registry = lake.dir.path().join("registry");
     put_schema(
         &registry,
@@ -84,10 +76,39 @@ fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
         ]}
     });
     std::fs::write(&resolver, config.to_string()).expect("resolver file");
-    let id = |n: u32| format!("00000000-0000-4000-a000-{n:012}");
+    (registry, resolver)
+}
+
+/// Removes the files `Lake::enriched_base` left in the spool, so a test loads only its own lines.
+fn clear_spool(lake: &Lake) {
+    for entry in std::fs::read_dir(lake.spool()).expect("spool dir").flatten() {
+        if entry.path().is_file() {
+            std::fs::remove_file(entry.path()).expect("remove spool file");
+        }
+    }
+}
+
+/// The event id of the `n`th hand-made event.
+fn id(n: u32) -> String {
+    format!("00000000-0000-4000-a000-{n:012}")
+}
+
+#[test]
+fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
+    let lake = Lake::new();
+    let base = lake.enriched_base(21);
+    let none = |id: &str| {
+        enriched_line(
+            &base,
+            id,
+            &[("contexts", String::new()), ("unstruct_event", String::new()), ("derived_contexts", String::new())],
+        )
+    };
+    let (registry, resolver) = acme_registry(&lake);
+    let resolver = Some(resolver.as_path());
 
     // 1. events without entities: committed before any per-schema column exists
-    run(&lake, &resolver, "1-plain.tsv", &[none(&id(1)), none(&id(2))]);
+    run(&lake, resolver, "1-plain.tsv", &[none(&id(1)), none(&id(2))]);
 
     // 2. the first add-to-cart events, with product contexts
     let with = |n: u32, ue: String, ctx: String| {
@@ -95,7 +116,7 @@ fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
     };
     run(
         &lake,
-        &resolver,
+        resolver,
         "2-first.tsv",
         &[
             with(
@@ -124,7 +145,7 @@ fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
     );
     run(
         &lake,
-        &resolver,
+        resolver,
         "3-minor.tsv",
         &[
             with(5, cart("1-0-1", json!({"sku": "SKU-3", "quantity": 5, "coupon": "WINTER"})), String::new()),
@@ -146,8 +167,7 @@ fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
     for field in ["_schema_version: required string", "id: required string", "unit_price: optional double"] {
         assert!(product_type.contains(field), "{field} in {product_type}");
     }
-    let py = &seen["pyiceberg"];
-    assert_eq!(py, &seen["duckdb"], "pyiceberg and DuckDB read the per-schema columns alike");
+    let py = readers_agree(&seen);
     for n in [1, 2] {
         assert_eq!(py[id(n)][CART], "null", "a row committed before the column reads it as null");
         assert_eq!(py[id(n)][PRODUCT], "null");
@@ -176,4 +196,116 @@ fn each_schema_gets_a_typed_column_that_minor_versions_widen() {
         detail.starts_with("unstruct_event iglu:com.acme/addToCart/jsonschema/1-0-2: ") && detail.contains("quantity"),
         "{detail}"
     );
+}
+
+/// pyiceberg and DuckDB read the per-schema columns alike, but for one known pyiceberg defect:
+/// it rebuilds a null `list<struct<…>>` as an empty list on read (apache/iceberg-python#3833,
+/// open in 0.12.0), so where DuckDB reads null and pyiceberg `[]` the two still agree. The
+/// rows are returned as DuckDB read them, the reader that keeps null and empty apart.
+fn readers_agree(seen: &Value) -> &Value {
+    let (py, duck) = (&seen["pyiceberg"], &seen["duckdb"]);
+    let ids = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(ids(py), ids(duck), "both readers see the same rows: {seen}");
+    for (event, columns) in duck.as_object().into_iter().flatten() {
+        for (column, d) in columns.as_object().into_iter().flatten() {
+            let p = &py[event][column];
+            let known_defect = p == "[]" && d == "null";
+            assert!(p == d || known_defect, "{event} {column}: pyiceberg {p}, DuckDB {d}");
+        }
+    }
+    duck
+}
+
+/// Contracts switched on after the fact: a `floe backfill --overwrite` of a day loaded without
+/// them gives its rows the per-schema columns, as the loader would have, adding the columns.
+#[test]
+fn a_backfill_gives_rows_loaded_before_the_contracts_their_columns() {
+    let lake = Lake::new();
+    let base = lake.enriched_base(22);
+    clear_spool(&lake);
+    let (_, resolver) = acme_registry(&lake);
+    let line = |n: u32, ue: String, ctx: String| {
+        enriched_line(
+            &base,
+            &id(n),
+            &[
+                ("collector_tstamp", "2026-11-30 10:00:00.000".to_string()),
+                ("unstruct_event", ue),
+                ("contexts", ctx),
+                ("derived_contexts", String::new()),
+            ],
+        )
+    };
+    let lines = [
+        line(
+            1,
+            cart("1-0-0", json!({"sku": "SKU-1", "quantity": 2})),
+            products(&[json!({"id": "p1", "unitPrice": 1.25})]),
+        ),
+        line(2, String::new(), String::new()),
+        line(3, cart("1-0-0", json!({"sku": "SKU-3", "quantity": 3})), String::new()),
+    ];
+    run(&lake, None, "plain.tsv", &lines);
+    let before = reader_with("entity_columns.py", &[lake.catalog_db(), lake.warehouse()]);
+    assert_eq!(before["types"], json!({}), "no contracts, no per-schema columns: {before}");
+
+    let out = lake
+        .floe()
+        .env("FLOE_SILVER_TABLES", "snowplow_events")
+        .env("FLOE_SILVER_IGLU_RESOLVER", &resolver)
+        .args(["backfill", "--from", "2026-11-30", "--to", "2026-11-30", "--overwrite", "--json"])
+        .output()
+        .expect("spawn floe");
+    assert_success(&out, &["backfill --overwrite"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("backfill report");
+    assert_eq!(report[0]["rows_added"], 3, "{report}");
+
+    let seen = reader_with("entity_columns.py", &[lake.catalog_db(), lake.warehouse()]);
+    let py = readers_agree(&seen);
+    assert_eq!(py.as_object().map(|o| o.len()), Some(3), "every row once: {py}");
+    let value = |n: u32, col: &str| -> Value {
+        serde_json::from_str(py[id(n)][col].as_str().unwrap_or_else(|| panic!("no {col} for {n}: {seen}")))
+            .expect("json")
+    };
+    assert_eq!(value(1, CART), json!({"sku": "SKU-1", "quantity": 2, "added_at": null}));
+    assert_eq!(value(1, PRODUCT), json!([{"_schema_version": "1-0-0", "id": "p1", "unit_price": 1.25}]));
+    assert_eq!(value(2, CART), Value::Null);
+    assert_eq!(value(3, CART)["sku"], "SKU-3");
+}
+
+/// On Glue, the per-schema columns are mirrored into the table's storage descriptor with the Hive
+/// types Athena shows (struct<…> and array<struct<…>>), with their Iceberg field ids.
+#[test]
+fn glue_mirrors_the_per_schema_columns_for_athena() {
+    let aws = AwsLake::new("ent");
+    let base = aws.lake.enriched_base(23);
+    clear_spool(&aws.lake);
+    let (_, resolver) = acme_registry(&aws.lake);
+    let line = enriched_line(
+        &base,
+        &id(1),
+        &[
+            ("unstruct_event", cart("1-0-0", json!({"sku": "SKU-1", "quantity": 2}))),
+            ("contexts", products(&[json!({"id": "p1", "unitPrice": 1.25})])),
+            ("derived_contexts", String::new()),
+        ],
+    );
+    std::fs::write(aws.lake.spool().join("glue.tsv"), line + "\n").expect("write spool");
+    let out = aws
+        .floe()
+        .env("FLOE_SILVER_TABLES", "snowplow_events")
+        .env("FLOE_SILVER_IGLU_RESOLVER", &resolver)
+        .args(["run", "--until-idle"])
+        .output()
+        .expect("spawn floe");
+    assert_success(&out, &["run (glue)"]);
+    let entry = aws.glue_table("snowplow_events");
+    let columns = entry["columns"].as_array().expect("columns");
+    let col = |name: &str| {
+        columns.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no Glue column {name}: {entry}"))
+    };
+    assert_eq!(col(CART)["type"], "struct<added_at:timestamp,quantity:bigint,sku:string>", "{entry}");
+    assert_eq!(col(PRODUCT)["type"], "array<struct<_schema_version:string,id:string,unit_price:double>>");
+    assert_eq!(col(CART)["parameters"]["iceberg.field.optional"], "true", "the column itself is optional");
+    assert!(col(PRODUCT)["parameters"]["iceberg.field.id"].as_str().is_some_and(|i| i.parse::<i32>().is_ok()));
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use iceberg::table::Table;
 
-use super::pending::PendingCommit;
+use super::table_files::TableFiles;
 use crate::catalog::evolve::add_schema;
 use crate::catalog::handle::FloeCatalog;
 use crate::error::{Error, Result};
@@ -47,14 +47,10 @@ impl Entities {
         Self { contracts, fields, catalog }
     }
 
-    /// Give `result`'s rows their per-schema columns: plan them against the pending commit's
-    /// table, evolve the table when it lacks one (the pending commit then writes its next files
-    /// in the new schema), and append the values.
-    pub async fn apply(
-        self: &Arc<Self>,
-        result: Vec<RecordBatch>,
-        pending: &mut PendingCommit,
-    ) -> Result<Vec<RecordBatch>> {
+    /// Give `result`'s rows their per-schema columns: plan them against the table `files` are
+    /// written for, evolve the table when it lacks one (`files` then go on in the new schema),
+    /// and append the values.
+    pub async fn apply(self: &Arc<Self>, result: Vec<RecordBatch>, files: &mut TableFiles) -> Result<Vec<RecordBatch>> {
         let me = self.clone();
         let (result, parsed) = blocking(move || {
             let parsed = plan::parse(&result, &me.fields)?;
@@ -68,17 +64,17 @@ impl Entities {
         let mut attempt = 0;
         let plan = loop {
             attempt += 1;
-            let plan = self.plan(&parsed, &pending.good).await?;
+            let plan = self.plan(&parsed, files.table()).await?;
             let Some(schema) = plan.schema.clone() else { break plan };
-            let table = pending.good.identifier().clone();
-            match add_schema(&self.catalog, &pending.good, schema).await? {
+            let table = files.table().identifier().clone();
+            match add_schema(&self.catalog, files.table(), schema).await? {
                 Some(evolved) => {
-                    tracing::info!(table = %table, columns = ?added(&pending.good, &evolved), "per-schema columns added");
-                    pending.use_table(evolved).await?;
+                    tracing::info!(table = %table, columns = ?added(files.table(), &evolved), "per-schema columns added");
+                    files.use_table(evolved).await?;
                 }
                 None if attempt < EVOLVE_ATTEMPTS => {
                     let reloaded = self.catalog.load_table(&table).await?;
-                    pending.use_table(reloaded).await?;
+                    files.use_table(reloaded).await?;
                 }
                 None => {
                     return Err(Error::CommitConflict {
@@ -88,7 +84,7 @@ impl Entities {
                 }
             }
         };
-        let arrow = iceberg::arrow::schema_to_arrow_schema(pending.good.metadata().current_schema())?;
+        let arrow = iceberg::arrow::schema_to_arrow_schema(files.table().metadata().current_schema())?;
         let fields: BTreeMap<String, _> = arrow.fields().iter().map(|f| (f.name().clone(), f.clone())).collect();
         blocking(move || build::append(result, &parsed, &plan, &fields)).await
     }
