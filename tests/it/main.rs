@@ -11,6 +11,7 @@ mod commit;
 mod dedup;
 mod endpoints;
 mod fanout;
+mod faults;
 mod glue;
 mod gold;
 mod golden;
