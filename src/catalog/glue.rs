@@ -177,7 +177,10 @@ impl GlueCatalog {
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                crate::crashpoint::hit(crate::crashpoint::GLUE_AFTER_UPDATE_TABLE);
+                Ok(true)
+            }
             Err(e) => match e.as_service_error() {
                 Some(UpdateTableError::ConcurrentModificationException(_)) => Ok(false),
                 Some(UpdateTableError::EntityNotFoundException(_)) => Err(Error::new(

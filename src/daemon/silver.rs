@@ -170,6 +170,7 @@ impl SilverLoop {
     async fn commit(&self, t: &TableJob, slot: &mut Option<PendingCommit>) -> Result<Option<BatchReport>> {
         let Some(pending) = slot.take() else { return Ok(None) };
         let batch = pending.finish(&t.managed).await?;
+        crate::crashpoint::hit(crate::crashpoint::SILVER_BEFORE_COMMIT);
         let n = batch.commits.len();
         let started = std::time::Instant::now();
         let outcomes = self

@@ -219,6 +219,7 @@ pub async fn compact(
         summary,
         oldest_arrival_micros: None,
     };
+    crate::crashpoint::hit(crate::crashpoint::COMPACT_BEFORE_COMMIT);
     match committer.commit(commit).await? {
         CommitOutcome::Committed { snapshot_id } => report.snapshot_id = Some(snapshot_id),
         CommitOutcome::AlreadyCovered => {

@@ -26,28 +26,7 @@ fn per_service_endpoints_alone_carry_kinesis_to_s3_bronze_and_glue() {
     tool(&["put", &stream, spool_file.to_str().unwrap(), "0", &count, "4"]);
     std::fs::remove_dir_all(lake.spool()).unwrap();
 
-    let floe = || {
-        let mut c = lake.floe();
-        c.env("FLOE_SOURCE_TYPE", "kinesis")
-            .env("FLOE_SOURCE_STREAM", &stream)
-            .env("FLOE_SOURCE_POLL_INTERVAL", "200ms")
-            .env("FLOE_CHECKPOINT_TYPE", "dynamodb")
-            .env("FLOE_CHECKPOINT_TABLE", format!("leases-{}", aws.database))
-            .env("FLOE_CATALOG_TYPE", "glue")
-            .env("FLOE_CATALOG_NAMESPACE", &aws.database)
-            .env("FLOE_CATALOG_WAREHOUSE", format!("s3://{}/warehouse", aws.bucket))
-            .env("FLOE_BRONZE_LOCATION", format!("s3://{}/bronze", aws.bucket))
-            .env_remove("AWS_ENDPOINT_URL")
-            .env("AWS_ENDPOINT_URL_KINESIS", kinesis_endpoint())
-            .env("AWS_ENDPOINT_URL_S3", &aws.endpoint)
-            .env("AWS_ENDPOINT_URL_GLUE", &aws.endpoint)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &aws.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE");
-        c
-    };
+    let floe = || crate::faults::on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint);
     assert_success(&floe().arg("init").output().unwrap(), &["init"]);
     let out = floe().args(["run", "--until-idle", "--json"]).output().unwrap();
     assert_success(&out, &["run", "(per-service endpoints)"]);

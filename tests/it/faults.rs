@@ -6,14 +6,13 @@
 //! with every record once: bronze exactly once per (shard, sequence, sub-sequence), silver one row
 //! per valid event id, every malformed record one bad row, all read back around the proxies.
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::kinesis::{endpoint as kinesis_endpoint, exactly_once, expected, tool};
+use crate::kinesis::{endpoint as kinesis_endpoint, tool};
 use crate::ops::{Daemon, get};
-use crate::support::{AwsLake, assert_success, reader_with};
+use crate::support::{AwsLake, assert_success};
 
 /// The kinds aws_faults.py injects, each as often as the others.
 const KINDS: [&str; 5] = ["server_error", "throttle", "reset", "delay", "lost_answer"];
@@ -47,6 +46,31 @@ pub(crate) fn faults_of(endpoint: &str) -> Value {
     serde_json::from_str(&get(port, "/__faults").expect("the fault proxy answers").1).unwrap()
 }
 
+/// `floe` reading `stream` from Kinesis at `kinesis`, with bronze on S3, tables on Glue and
+/// leases in DynamoDB all at `moto` — each through its own per-service endpoint, as in AWS.
+pub(crate) fn on_aws(aws: &AwsLake, stream: &str, kinesis: &str, moto: &str) -> Command {
+    let mut c = aws.lake.floe();
+    c.env("FLOE_SOURCE_TYPE", "kinesis")
+        .env("FLOE_SOURCE_STREAM", stream)
+        .env("FLOE_SOURCE_POLL_INTERVAL", "200ms")
+        .env("FLOE_CHECKPOINT_TYPE", "dynamodb")
+        .env("FLOE_CHECKPOINT_TABLE", format!("leases-{}", aws.database))
+        .env("FLOE_CATALOG_TYPE", "glue")
+        .env("FLOE_CATALOG_NAMESPACE", &aws.database)
+        .env("FLOE_CATALOG_WAREHOUSE", format!("s3://{}/warehouse", aws.bucket))
+        .env("FLOE_BRONZE_LOCATION", format!("s3://{}/bronze", aws.bucket))
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ENDPOINT_URL_KINESIS", kinesis)
+        .env("AWS_ENDPOINT_URL_S3", moto)
+        .env("AWS_ENDPOINT_URL_GLUE", moto)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", moto)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
 #[test]
 fn faults_at_every_aws_service_lose_nothing_and_double_nothing() {
     let aws = AwsLake::new("flt");
@@ -62,28 +86,7 @@ fn faults_at_every_aws_service_lose_nothing_and_double_nothing() {
     let (_moto_proxy, moto) = start_fault_proxy(&aws.endpoint, 7);
     // a run makes few Kinesis calls (a few dozen here): every other one is faulted
     let (_kinesis_proxy, kinesis) = start_fault_proxy(&kinesis_endpoint(), 2);
-    let floe = || {
-        let mut c = lake.floe();
-        c.env("FLOE_SOURCE_TYPE", "kinesis")
-            .env("FLOE_SOURCE_STREAM", &stream)
-            .env("FLOE_SOURCE_POLL_INTERVAL", "200ms")
-            .env("FLOE_CHECKPOINT_TYPE", "dynamodb")
-            .env("FLOE_CHECKPOINT_TABLE", format!("leases-{}", aws.database))
-            .env("FLOE_CATALOG_TYPE", "glue")
-            .env("FLOE_CATALOG_NAMESPACE", &aws.database)
-            .env("FLOE_CATALOG_WAREHOUSE", format!("s3://{}/warehouse", aws.bucket))
-            .env("FLOE_BRONZE_LOCATION", format!("s3://{}/bronze", aws.bucket))
-            .env_remove("AWS_ENDPOINT_URL")
-            .env("AWS_ENDPOINT_URL_KINESIS", &kinesis)
-            .env("AWS_ENDPOINT_URL_S3", &moto)
-            .env("AWS_ENDPOINT_URL_GLUE", &moto)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &moto)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE");
-        c
-    };
+    let floe = || on_aws(&aws, &stream, &kinesis, &moto);
     assert_success(&floe().arg("init").output().unwrap(), &["init (through the fault proxies)"]);
     let out = floe().args(["run", "--until-idle", "--json"]).output().unwrap();
     let (at_moto, at_kinesis) = (faults_of(&moto), faults_of(&kinesis));
@@ -103,16 +106,10 @@ fn faults_at_every_aws_service_lose_nothing_and_double_nothing() {
 
     // read back around the proxies: bronze every acknowledged record once, silver every valid
     // event once, every malformed record one bad row with its reason
-    let bronze = reader_with("kinesis_tool.py", &[aws.endpoint.as_str(), "bronze-s3", &aws.bucket, "bronze"]);
-    assert_eq!(exactly_once(&bronze), expected(&puts), "bronze holds exactly the acknowledged records");
-    let py = aws.pyiceberg(None);
-    let unique = n(&report["unique_valid"]);
-    assert_eq!(n(&py["events_rows"]), unique, "{py}");
-    assert_eq!(n(&py["events_distinct_ids"]), unique, "no event id twice");
-    let want: BTreeMap<String, u64> =
-        report["malformed_by_reason"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), n(v))).collect();
-    let got: BTreeMap<String, u64> =
-        py["bad_by_reason"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), n(v))).collect();
-    assert_eq!(got, want, "every malformed record one bad row, none twice");
-    eprintln!("faults injected: moto {at_moto}, kinesis {at_kinesis}");
+    let mut figures = crate::torture::reconcile(&aws, &report, &puts);
+    figures["test"] = json!("faults at S3, Glue, DynamoDB and Kinesis");
+    figures["faults"] = json!({"moto": at_moto, "kinesis": at_kinesis});
+    crate::torture::summary(&figures);
+    assert_eq!((figures["lost"].clone(), figures["duplicated"].clone()), (json!(0), json!(0)), "{figures}");
+    assert_eq!(figures["bad_by_reason"], figures["want_bad_by_reason"], "{figures}");
 }

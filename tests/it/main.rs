@@ -27,3 +27,4 @@ mod restart;
 mod schema_columns;
 mod snowplow;
 mod support;
+mod torture;
