@@ -21,6 +21,11 @@ use crate::silver::decode::{Decoder, ERROR, ORD, reasons};
 use crate::source::Record;
 use crate::source::kinesis::kpl::{MAGIC, UserRecord, deaggregate};
 
+/// 200 cases per property, or `PROPTEST_CASES` (scripts/torture.sh runs them harder).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+}
+
 fn decoder(table: &str) -> Decoder {
     let defs = load_defs_named(None, Some(&[table.to_string()])).expect("the shipped table definitions");
     Decoder::for_table(&defs[0], 1 << 20)
@@ -191,7 +196,7 @@ fn bronze_key() -> impl Strategy<Value = BronzeKey> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     /// Any bytes, JSON-looking text or event of any field types: one row each, never a panic;
     /// what serde_json cannot parse as an object is never loaded.
