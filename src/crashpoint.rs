@@ -17,6 +17,10 @@ pub const GLUE_AFTER_UPDATE_TABLE: &str = "glue-after-update-table";
 /// A compaction's new files written, its replace commit not yet made.
 pub const COMPACT_BEFORE_COMMIT: &str = "compact-before-commit";
 
+/// Lease confirmed for a bronze object (fenced), the object not yet written: the one window
+/// epoch fencing cannot close, since S3 knows nothing of leases (a pause point, see [`pause`]).
+pub const BRONZE_AFTER_FENCE: &str = "bronze-after-fence";
+
 /// Every point, for the crash loop (tests/it/torture.rs) to take in turn.
 pub const ALL: [&str; 6] = [
     BRONZE_AFTER_PUT,
@@ -32,5 +36,19 @@ pub fn hit(point: &str) {
     if std::env::var("FLOE_TEST_CRASH_AT").is_ok_and(|v| v == point) {
         eprintln!("floe: crash point {point} reached (FLOE_TEST_CRASH_AT); aborting");
         std::process::abort();
+    }
+}
+
+/// Freeze the whole process here (SIGSTOP, as a long GC pause, a frozen VM or a stalled host
+/// would) the first time `FLOE_TEST_PAUSE_AT` names the point; the test resumes it with SIGCONT.
+/// Deterministic, so the split-brain test (tests/it/split_brain.rs) hits the window it means to.
+pub fn pause(point: &str) {
+    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("FLOE_TEST_PAUSE_AT").is_ok_and(|v| v == point)
+        && !PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        eprintln!("floe: pause point {point} reached (FLOE_TEST_PAUSE_AT); stopping");
+        let stopped = std::process::Command::new("kill").args(["-STOP", &std::process::id().to_string()]).status();
+        eprintln!("floe: resumed after pause point {point} ({stopped:?})");
     }
 }

@@ -39,7 +39,7 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(FRESHNESS_SECONDS.to_string()),
-            &[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0],
+            &[1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0],
         )
         .and_then(|b| {
             b.set_buckets_for_metric(

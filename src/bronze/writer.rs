@@ -118,6 +118,7 @@ impl ShardWriter {
         // epoch goes into the object (Parquet footer, S3 metadata), so every object says which
         // lease wrote it.
         let epoch = self.checkpoints.fence(&self.shard).await?;
+        crate::crashpoint::pause(crate::crashpoint::BRONZE_AFTER_FENCE);
         let bytes = encode::encode_records(&self.shard, records, self.format, self.zstd_level, epoch).await?;
         let size = bytes.len() as u64;
         let location = self.store.put(&key, bytes, epoch).await?;

@@ -26,5 +26,6 @@ mod rest;
 mod restart;
 mod schema_columns;
 mod snowplow;
+mod split_brain;
 mod support;
 mod torture;
