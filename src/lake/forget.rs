@@ -49,10 +49,15 @@ impl ForgetRequest {
         use datafusion::sql::sqlparser::dialect::GenericDialect;
         use datafusion::sql::sqlparser::parser::Parser;
         let bad = |why: &str| Error::invalid(format!("--where {text:?}: {why}"));
-        let expr = Parser::new(&GenericDialect {})
-            .try_with_sql(text)
-            .and_then(|mut p| p.parse_expr())
-            .map_err(|e| bad(&format!("does not parse: {e}")))?;
+        use datafusion::sql::sqlparser::tokenizer::Token;
+        let unparsed = |e| bad(&format!("does not parse: {e}"));
+        let mut parser = Parser::new(&GenericDialect {}).try_with_sql(text).map_err(unparsed)?;
+        let expr = parser.parse_expr().map_err(unparsed)?;
+        // the whole text must be the condition: `user_id = 'a'; …` is an error, not `user_id = 'a'`
+        let rest = parser.peek_token().token;
+        if rest != Token::EOF {
+            return Err(bad(&format!("unexpected `{rest}` after the condition")));
+        }
         let mut column: Option<String> = None;
         let mut values = Vec::new();
         let mut todo = vec![expr];
@@ -307,6 +312,10 @@ mod tests {
         r.values.sort();
         assert_eq!(r.values, vec!["a", "b", "c"]);
         for bad in ["user_id = ", "user_id > 'a'", "user_id = 'a' OR email = 'b'", "user_id = other", "drop table x"] {
+            assert!(ForgetRequest::parse_where(bad).is_err(), "{bad}");
+        }
+        // trailing text is not dropped: the whole --where must be the condition
+        for bad in ["user_id = 1;DROP", "user_id = 'a'; user_id = 'b'", "user_id = 'a' user_id"] {
             assert!(ForgetRequest::parse_where(bad).is_err(), "{bad}");
         }
     }

@@ -1,5 +1,6 @@
 //! Bad input never panics: every kind of broken record becomes a bad row with its reason, and
-//! broken configuration is a clear error naming the key.
+//! broken configuration is a clear error naming the key, and bad operator input (flags, dates,
+//! ages, `--where`, tables, files) is one clear error each.
 
 use std::collections::BTreeMap;
 
@@ -104,4 +105,34 @@ fn a_missing_spool_directory_is_a_clear_error() {
     assert!(!out.status.success(), "{stderr}");
     let said = format!("the spool directory {} does not exist", lake.spool().display());
     assert_eq!(stderr.matches(&said).count(), 1, "{stderr}");
+}
+
+/// Bad operator input, one run of each: a clear error, said once, no panic, nothing done.
+#[test]
+fn bad_operator_input_is_one_clear_error_each() {
+    let lake = Lake::new();
+    lake.run_ok(&["init"]);
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--no-such-flag"], "unexpected argument '--no-such-flag'"),
+        (&["backfill", "--from", "yesterday"], "expected a day like 2026-11-30"),
+        (&["replay", "--from-timestamp", "notatime"], "expected a time like 2026-11-30T08:00:00Z"),
+        (&["expire-snapshots", "--older-than", "3parsecs"], "expected an age like 7d or 12h"),
+        (&["forget", "--where", "user_id==='x'"], "does not parse"),
+        (&["forget", "--where", "user_id = 'a'; DROP TABLE events"], "unexpected `;` after the condition"),
+        (&["forget", "--where", "user_id > 'a'"], "expected column = 'value'"),
+        (&["compact", "--table", "nope"], "no such floe table (known: events, events_bad)"),
+        (&["query", "--file", "/nonexistent/model.sql"], "No such file or directory"),
+        (&["query", "SELECT * FROM nope"], "table 'floe.floe.nope' not found"),
+        (&["import", "/nonexistent/dir"], "not a directory"),
+    ];
+    for (args, message) in cases {
+        let out = lake.floe().args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches(message).count(), 1, "{args:?}: want {message:?} once in:\n{stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{args:?}: {stderr}");
+    }
+    // nothing was done: the tables are as init left them
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 0);
 }
