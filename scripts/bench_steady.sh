@@ -105,12 +105,20 @@ def counter(name):
 
 samples = [tuple(map(float, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 3]
 warm = [(t, kib / 1024) for t, kib, _ in samples if t >= 120] or [(t, kib / 1024) for t, kib, _ in samples]
-slope = 0.0
-if len(warm) >= 2:
-    mt = statistics.fmean(t for t, _ in warm)
-    mr = statistics.fmean(r for _, r in warm)
-    den = sum((t - mt) ** 2 for t, _ in warm)
-    slope = sum((t - mt) * (r - mr) for t, r in warm) / den * 3600 if den else 0.0
+def slope_of(points):
+    """Least-squares RSS slope in MiB an hour."""
+    if len(points) < 2:
+        return 0.0
+    mt = statistics.fmean(t for t, _ in points)
+    mr = statistics.fmean(r for _, r in points)
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (r - mr) for t, r in points) / den * 3600 if den else 0.0
+
+
+slope = slope_of(warm)
+# the second half: the dedup state has long filled its budget (silver.dedup_memory) by then
+late_half = warm[len(warm) // 2:]
+late_slope = slope_of(late_half)
 third = max(1, len(warm) // 3)
 first, last = statistics.fmean(r for _, r in warm[:third]), statistics.fmean(r for _, r in warm[-third:])
 
@@ -135,6 +143,7 @@ print(f"| silver rows (scanned through the catalog) / bad rows / dedup drops | {
 print(f"| daemon CPU (user + system) / per 1M events | {float(cpu):.0f} s / {float(cpu) / int(produced) * 1e6:.1f} s |")
 print(f"| RSS after warm-up: first third / last third / peak | {first:.0f} / {last:.0f} / {int(peak) / 1024:.0f} MiB |")
 print(f"| RSS slope after the first 2 min (least squares, {len(warm)} samples) | {slope:+.1f} MiB/h |")
+print(f"| RSS slope over the second half ({len(late_half)} samples) | {late_slope:+.1f} MiB/h |")
 print(f"| data files / median / p10 / p90 / largest | {len(sizes)} / {pct(.5):.1f} / {pct(.1):.1f} / {pct(.9):.1f} / {pct(1):.1f} MiB |")
 print()
 print("freshness histogram (commits with the oldest record at most N s old):", ", ".join(

@@ -2,7 +2,9 @@
 directory for SECONDS, as FILES complete files every EVERY seconds (written under a hidden name,
 then renamed: the spool's rule). The events come from a pool `floe generate` made once; every
 drop rewrites the first 8 hex digits of each event id with the drop's number, so each drop is
-new events (with the pool's own re-sends and malformed records in the same proportions).
+new events (with the pool's own re-sends and malformed records in the same proportions), and
+sets their collector_tstamp to the drop's time, as a collector would (the pool's times are spread
+over 3 days; replayed as they are, every drop would be days late).
 
 Files whose shard floe's checkpoint file marks ended (every record durable in bronze) are
 deleted, so the spool holds only the backlog, not the whole run.
@@ -19,6 +21,8 @@ import sys
 import time
 
 ID = re.compile(rb'("event_id"\s*:\s*")[0-9a-fA-F]{8}')
+# well-formed collector timestamps only: the pool's malformed ones stay malformed
+COLLECTED = re.compile(rb'("collector_tstamp"\s*:\s*")\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z')
 
 
 def pool_lines(pool_dir):
@@ -74,7 +78,8 @@ def main():
             for _ in range(per_file):
                 chunk.append(lines[cursor])
                 cursor = (cursor + 1) % len(lines)
-            body = ID.sub(rb"\g<1>" + prefix, b"".join(chunk))
+            collected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()).encode() + b".000Z"
+            body = COLLECTED.sub(rb"\g<1>" + collected, ID.sub(rb"\g<1>" + prefix, b"".join(chunk)))
             name = f"d{drop:06d}-{i}.jsonl"
             tmp = os.path.join(spool, "." + name + ".tmp")
             with open(tmp, "wb") as f:
