@@ -24,14 +24,21 @@ COPY sql sql
 COPY catalog catalog
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin floe \
-    && strip target/release/floe
+    && strip target/release/floe \
+    && mkdir -p /empty/dedup
 
 # ---- runtime ----------------------------------------------------------------------------
 # distroless/cc: glibc, libgcc, CA certificates (for TLS to AWS), no shell, no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/floe /usr/local/bin/floe
+# Silver's dedup state spills past silver.dedup_memory here (ADR 0017). Owned by the runtime
+# user so that a volume mounted on it (the Terraform module's bind mount on Fargate ephemeral
+# storage, which takes the image path's ownership) stays writable with a read-only root.
+COPY --from=build --chown=65532:65532 /empty/dedup /var/lib/floe/dedup
 ENV FLOE_METRICS_PORT=9090 \
-    FLOE_WAREHOUSE=/tmp/floe
+    FLOE_WAREHOUSE=/tmp/floe \
+    FLOE_SILVER_DEDUP_SPILL_DIR=/var/lib/floe/dedup
+VOLUME ["/var/lib/floe/dedup"]
 USER nonroot:nonroot
 EXPOSE 9090
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["floe", "healthcheck"]

@@ -28,6 +28,9 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 }
 
 locals {
+  # the dedup state's runs past its memory budget: a bind mount on the task's ephemeral storage
+  # (the root filesystem is read-only); the image creates the path owned by the runtime user
+  dedup_spill_dir = "/var/lib/floe/dedup"
   environment = merge({
     FLOE_SOURCE_TYPE             = "kinesis"
     FLOE_SOURCE_STREAM           = aws_kinesis_stream.events.name
@@ -40,6 +43,7 @@ locals {
     FLOE_CHECKPOINT_TABLE        = aws_dynamodb_table.leases.name
     FLOE_SHUTDOWN_DRAIN_DEADLINE = "${var.drain_seconds}s"
     FLOE_METRICS_PORT            = tostring(var.metrics_port)
+    FLOE_SILVER_DEDUP_SPILL_DIR  = local.dedup_spill_dir
     AWS_REGION                   = local.region
   }, var.extra_environment)
 }
@@ -56,6 +60,12 @@ resource "aws_ecs_task_definition" "floe" {
     operating_system_family = "LINUX"
     cpu_architecture        = "X86_64"
   }
+  ephemeral_storage {
+    size_in_gib = var.ephemeral_storage_gib
+  }
+  volume {
+    name = "dedup-spill"
+  }
   container_definitions = jsonencode([{
     name                   = "floe"
     image                  = var.image
@@ -66,6 +76,7 @@ resource "aws_ecs_task_definition" "floe" {
     stopTimeout            = var.drain_seconds + 5
     environment            = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
     portMappings           = [{ containerPort = var.metrics_port, protocol = "tcp" }]
+    mountPoints            = [{ sourceVolume = "dedup-spill", containerPath = local.dedup_spill_dir, readOnly = false }]
     healthCheck = {
       command     = ["CMD", "/usr/local/bin/floe", "healthcheck"]
       interval    = 15

@@ -86,6 +86,16 @@ variable "task_memory" {
   default     = 2048
 }
 
+variable "ephemeral_storage_gib" {
+  description = "Fargate ephemeral storage (GiB, 21-200). Silver's dedup state spills its ids past silver.dedup_memory here, 20 bytes an id of silver.dedup_lookback: ~1.3 GiB for a 1 h window at 1.5 B events/day, ~30 GiB for 24 h (ADR 0017)."
+  type        = number
+  default     = 21
+  validation {
+    condition     = var.ephemeral_storage_gib >= 21 && var.ephemeral_storage_gib <= 200
+    error_message = "Fargate ephemeral storage is 21 to 200 GiB."
+  }
+}
+
 variable "desired_count" {
   description = "floe workers at start (they share the shards through DynamoDB leases)."
   type        = number

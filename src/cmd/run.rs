@@ -32,7 +32,7 @@ use crate::iglu::{Contracts, MissingSchema};
 use crate::silver::decode::Decoder;
 use crate::silver::discover::Budget;
 use crate::silver::entities::Entities;
-use crate::silver::job::{SilverJob, TableJob};
+use crate::silver::job::{DedupMemory, SilverJob, TableJob};
 use crate::silver::pending::CommitPolicy;
 use crate::silver::sql::Transform;
 use crate::source::kinesis::api::KinesisApi;
@@ -82,7 +82,12 @@ pub fn silver_job(
             let fields = decoder.envelope_columns(&managed.def);
             Arc::new(Entities::new(c.clone(), fields, catalog.clone()))
         });
-        let job = TableJob::new(managed, decoder, transform, cfg.silver.dedup_lookback, cfg.silver.dedup_memory);
+        let dedup = DedupMemory {
+            lookback: cfg.silver.dedup_lookback,
+            budget: cfg.silver.dedup_memory,
+            spill_dir: cfg.silver.dedup_spill_dir.clone(),
+        };
+        let job = TableJob::new(managed, decoder, transform, dedup);
         jobs.push(job.with_entities(entities));
     }
     Ok(SilverJob {

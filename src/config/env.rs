@@ -28,6 +28,7 @@ pub const KEYS: &[&str] = &[
     "silver.batch_max_bytes",
     "silver.dedup_lookback",
     "silver.dedup_memory",
+    "silver.dedup_spill_dir",
     "silver.discovery_horizon",
     "silver.sweep_interval",
     "silver.commit_interval",

@@ -28,6 +28,7 @@ pub(super) struct RawSilver {
     batch_max_bytes: Option<String>,
     dedup_lookback: Option<String>,
     dedup_memory: Option<String>,
+    dedup_spill_dir: Option<String>,
     discovery_horizon: Option<String>,
     sweep_interval: Option<String>,
     commit_interval: Option<String>,
@@ -47,9 +48,12 @@ pub struct SilverConfig {
     pub batch_max_objects: usize,
     pub batch_max_bytes: u64,
     pub dedup_lookback: Duration,
-    /// Memory the dedup state of each table may hold; past it the oldest part of the window is
-    /// read from the table when a batch needs it (ADR 0012).
+    /// Memory the dedup state of each table may hold; past it the older ids go to sorted runs
+    /// on local disk, with a filter and an index in memory (ADR 0017).
     pub dedup_memory: u64,
+    /// Where those runs go (a fresh directory under it per table, removed on exit); the
+    /// system's temporary directory by default. Disk: 20 bytes an id of the window.
+    pub dedup_spill_dir: PathBuf,
     /// How far behind the newest shard a shard may fall and still hold bronze discovery back
     /// (longer: a closed shard, which then no longer makes each listing start at its hour).
     pub discovery_horizon: Duration,
@@ -83,6 +87,7 @@ impl RawSilver {
             batch_max_bytes: v.bytes("silver.batch_max_bytes", self.batch_max_bytes, "2MiB")?,
             dedup_lookback: v.duration("silver.dedup_lookback", self.dedup_lookback, "24h")?,
             dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "256MiB")?,
+            dedup_spill_dir: self.dedup_spill_dir.map_or_else(std::env::temp_dir, |p| absolute(Path::new(&p))),
             discovery_horizon: v.duration("silver.discovery_horizon", self.discovery_horizon, "48h")?,
             sweep_interval: v.duration("silver.sweep_interval", self.sweep_interval, "1h")?,
             commit_interval: v.duration("silver.commit_interval", self.commit_interval, "15s")?,

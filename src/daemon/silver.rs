@@ -188,7 +188,12 @@ impl SilverLoop {
         match outcomes.last() {
             Some(CommitOutcome::Committed { snapshot_id }) => {
                 if let Some(state) = &t.dedup {
-                    state.lock().await.record_commit(*snapshot_id, &batch.new_ids);
+                    let mut state = state.lock().await;
+                    if let Err(e) = state.record_commit(*snapshot_id, &batch.new_ids) {
+                        // the commit landed; the next batch reloads what the state could not keep
+                        tracing::warn!(table = %r.table, error = %e, "dedup state could not take the commit in; reloading it");
+                        state.reset();
+                    }
                 }
                 self.counters.add_silver_batch(&r.table, r.records_in, r.rows, r.dedup_drops, &r.rejected_by_reason);
                 tracing::info!(

@@ -196,7 +196,7 @@ pub async fn backfill(
             }
             result = mark_seen(result, &def.key, |k| {
                 let id = Id::of(k);
-                known.contains(&id) || fresh_ids.contains(&id)
+                Ok(known.contains(&id) || fresh_ids.contains(&id))
             })?
             .0;
             result = mark_in_batch(result, &def.key)?.0;

@@ -10,6 +10,7 @@
 //! copies of a key within the batch into `duplicate_in_batch` drops.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use iceberg::table::Table;
 
-use super::dedup_read::{added_files_ids, scan_ids};
+use super::dedup_read::{added_files_ids, scan_ids_each};
 use super::seen::{Id, SeenIds};
 use super::sql::{DETAIL, REASON};
 use crate::bronze::encode::downcast;
@@ -53,9 +54,11 @@ pub struct DedupState {
 }
 
 impl DedupState {
-    pub fn new(def: DedupDef, lookback: Duration, budget_bytes: u64) -> Self {
+    /// `budget_bytes` of memory; past it ids go to runs under `spill_dir` (ADR 0017).
+    pub fn new(def: DedupDef, lookback: Duration, budget_bytes: u64, spill_dir: PathBuf) -> Self {
         let window = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX / 4);
-        Self { def, window, seen: SeenIds::new(budget_bytes), synced_to: None, loaded: false, own: HashSet::new() }
+        let seen = SeenIds::new(budget_bytes, spill_dir);
+        Self { def, window, seen, synced_to: None, loaded: false, own: HashSet::new() }
     }
 
     pub fn key(&self) -> &str {
@@ -70,6 +73,11 @@ impl DedupState {
         self.seen.bytes()
     }
 
+    /// Ids held on local disk, and in how many runs.
+    pub fn on_disk(&self) -> (u64, usize) {
+        self.seen.on_disk()
+    }
+
     /// Bring the state up to `table`'s current snapshot and make it hold every committed id
     /// with a dedup time from `earliest - lookback` on (`earliest`: the batch's earliest row).
     pub async fn prepare(&mut self, table: &Table, earliest: i64) -> Result<Prepared> {
@@ -82,6 +90,7 @@ impl DedupState {
                         for (id, t) in added_files_ids(table, snapshot_id, &self.def, &mut out.foreign_files).await? {
                             self.seen.insert_id(id, t);
                         }
+                        self.seen.settle()?;
                     }
                 }
                 None => {
@@ -101,12 +110,24 @@ impl DedupState {
             Some(_) => None,
         };
         if let Some(below) = missing_below {
-            let ids = match current {
-                Some(_) => scan_ids(table, &self.def, from, below).await?,
-                None => Vec::new(),
-            };
-            out.ids_scanned = ids.len() as u64;
-            self.seen.extend_down(from, ids);
+            // claimed before it is read, so ids spilled while reading keep their place; a read
+            // that fails takes the claim back with everything else
+            self.seen.extend_down(from, std::iter::empty());
+            if current.is_some() {
+                let seen = &mut self.seen;
+                let read = scan_ids_each(table, &self.def, from, below, |id, t| {
+                    seen.insert_id(id, t);
+                    seen.settle()
+                })
+                .await;
+                match read {
+                    Ok(n) => out.ids_scanned = n,
+                    Err(e) => {
+                        self.reset();
+                        return Err(e);
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -135,16 +156,17 @@ impl DedupState {
     }
 
     /// Whether `key` is committed (after [`prepare`](Self::prepare)).
-    pub fn contains(&self, key: &str) -> bool {
+    pub fn contains(&self, key: &str) -> Result<bool> {
         self.seen.contains(key)
     }
 
     /// Rows written into a commit not yet made: held as committed from now on, so a later
     /// round of the same commit drops their re-sends. If that commit fails, [`reset`](Self::reset).
-    pub fn hold_pending(&mut self, ids: &[(Id, i64)]) {
+    pub fn hold_pending(&mut self, ids: &[(Id, i64)]) -> Result<()> {
         for (id, t) in ids {
             self.seen.insert_id(*id, *t);
         }
+        self.seen.settle()
     }
 
     /// Forget everything; the next batch reloads from the table (a commit failed after its rows
@@ -159,16 +181,16 @@ impl DedupState {
     /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`. Only now may
     /// the window move on: ids of a commit still pending are not in the table, so an evicted one
     /// could not be read back from it.
-    pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) {
-        self.hold_pending(ids);
+    pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) -> Result<()> {
+        self.hold_pending(ids)?;
         self.own.insert(snapshot_id);
-        if let (Some(earliest), Some(newest)) = (ids.iter().map(|(_, t)| *t).min(), ids.iter().map(|(_, t)| *t).max()) {
-            let evicted =
-                self.seen.evict(earliest.saturating_sub(self.window), self.window, newest.saturating_sub(self.window));
+        if let Some(earliest) = ids.iter().map(|(_, t)| *t).min() {
+            let evicted = self.seen.evict(earliest.saturating_sub(self.window), self.window);
             if evicted > 0 {
                 tracing::debug!(evicted, held = self.seen.len(), "dedup state: ids the window moved past let go");
             }
         }
+        Ok(())
     }
 }
 
@@ -231,14 +253,20 @@ pub fn mark_committed(result: Vec<RecordBatch>, state: &DedupState) -> Result<(V
 }
 
 /// Rows the SQL kept whose `key` column value is `seen` become `duplicate_committed` drops.
-pub fn mark_seen(result: Vec<RecordBatch>, key: &str, seen: impl Fn(&str) -> bool) -> Result<(Vec<RecordBatch>, u64)> {
+pub fn mark_seen(
+    result: Vec<RecordBatch>,
+    key: &str,
+    seen: impl Fn(&str) -> Result<bool>,
+) -> Result<(Vec<RecordBatch>, u64)> {
     let mut marked = 0u64;
     let mut out = Vec::with_capacity(result.len());
     for b in result {
         let keys = string_column(&b, key)?;
         let reason = downcast::<StringArray>(column(&b, REASON)?)?;
-        let hits: Vec<bool> =
-            (0..b.num_rows()).map(|i| reason.is_null(i) && keys.is_valid(i) && seen(keys.value(i))).collect();
+        let mut hits = Vec::with_capacity(b.num_rows());
+        for i in 0..b.num_rows() {
+            hits.push(reason.is_null(i) && keys.is_valid(i) && seen(keys.value(i))?);
+        }
         let (b, n) = relabel(b, &hits, "duplicate_committed", key)?;
         marked += n;
         out.push(b);

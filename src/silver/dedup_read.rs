@@ -21,18 +21,41 @@ use crate::error::{Error, Result};
 /// (`below = None`: no upper bound). Partition pruning and column bounds keep this to the files
 /// of the range.
 pub async fn scan_ids(table: &Table, def: &DedupDef, from: i64, below: Option<i64>) -> Result<Vec<(Id, i64)>> {
+    let mut out = Vec::new();
+    scan_ids_each(table, def, from, below, |id, t| {
+        out.push((id, t));
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// [`scan_ids`] a record batch at a time into `each` (a window's ids need not fit in memory at
+/// once); returns the ids given.
+pub async fn scan_ids_each(
+    table: &Table,
+    def: &DedupDef,
+    from: i64,
+    below: Option<i64>,
+    mut each: impl FnMut(Id, i64) -> Result<()>,
+) -> Result<u64> {
     let t = Reference::new(&def.time);
     let mut pred: Predicate = t.clone().greater_than_or_equal_to(Datum::timestamptz_micros(from));
     if let Some(b) = below {
         pred = pred.and(t.less_than(Datum::timestamptz_micros(b)));
     }
     let scan = table.scan().select([def.key.as_str(), def.time.as_str()]).with_filter(pred).build()?;
-    let batches: Vec<RecordBatch> = scan.to_arrow().await?.try_collect().await?;
-    let mut out = Vec::new();
-    for b in &batches {
-        pairs(b, def, &mut out)?;
+    let mut stream = scan.to_arrow().await?;
+    let (mut given, mut pairs_of_batch) = (0u64, Vec::new());
+    while let Some(b) = stream.try_next().await? {
+        pairs_of_batch.clear();
+        pairs(&b, def, &mut pairs_of_batch)?;
+        for &(id, time) in pairs_of_batch.iter().filter(|(_, t)| *t >= from && below.is_none_or(|b| *t < b)) {
+            each(id, time)?;
+            given += 1;
+        }
     }
-    Ok(out.into_iter().filter(|(_, t)| *t >= from && below.is_none_or(|b| *t < b)).collect())
+    Ok(given)
 }
 
 /// `(key, dedup time µs)` of the rows in the data files snapshot `snapshot_id` added.

@@ -46,14 +46,25 @@ pub struct TableJob {
 }
 
 impl TableJob {
-    pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, lookback: Duration, budget: u64) -> Self {
-        let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget)));
+    /// `budget`: the dedup state's memory, past which its ids go to runs under `spill_dir`.
+    pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, dedup: DedupMemory) -> Self {
+        let DedupMemory { lookback, budget, spill_dir } = dedup;
+        let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget, spill_dir)));
         Self { managed, decoder, transform, dedup, lookback, entities: None, last_sweep: std::sync::Mutex::new(None) }
     }
 
     pub fn with_entities(self, entities: Option<Arc<Entities>>) -> Self {
         Self { entities, ..self }
     }
+}
+
+/// What a table's dedup state may hold: `lookback` of ids, `budget` bytes of them in memory, the
+/// rest in runs under `spill_dir` (ADR 0017).
+#[derive(Debug, Clone)]
+pub struct DedupMemory {
+    pub lookback: Duration,
+    pub budget: u64,
+    pub spill_dir: std::path::PathBuf,
 }
 
 /// Turns bronze into batch values, one table at a time.
@@ -130,8 +141,9 @@ impl SilverJob {
             let prepared = state.prepare(pending.good.table(), earliest).await?;
             let (marked, drops) = dedup::mark_committed(result, state)?;
             result = marked;
+            let (on_disk, runs) = state.on_disk();
             dedup_note = format!(
-                "dedup: held={} bytes={} scanned={} foreign_files={} reloaded={} committed_drops={drops}",
+                "dedup: held={} on_disk={on_disk} runs={runs} bytes={} scanned={} foreign_files={} reloaded={} committed_drops={drops}",
                 state.held(),
                 state.bytes(),
                 prepared.ids_scanned,
@@ -154,7 +166,7 @@ impl SilverJob {
         };
         // The rows are pending now: a later round of the same commit must see them as committed.
         if let Some(state) = state.as_mut() {
-            state.hold_pending(&new_ids);
+            state.hold_pending(&new_ids)?;
         }
         drop(state);
         phases.lap("split");

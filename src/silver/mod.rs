@@ -23,6 +23,7 @@ pub mod metrics_mode;
 pub mod pending;
 pub mod read;
 pub mod seen;
+pub mod seen_runs;
 pub mod sql;
 pub mod table_files;
 pub mod transform;

@@ -6,9 +6,8 @@
 //! bound, so new rows only ever join. A batch needing ids older than `lo` (late events, a
 //! backlog) has the missing range read from the table first (`seen_sync.rs`), exactly as the
 //! per-batch scan did, and `lo` moves down to cover it. Eviction moves `lo` up as the window
-//! moves on, and moves it further when the state is over its memory budget: past the budget the
-//! state stays exact and only the range it no longer holds is read from the table again when a
-//! batch needs it (ADR 0012).
+//! moves on. Past the memory budget the older half of the hash table goes to sorted runs on
+//! local disk (`seen_runs.rs`), so memory follows the budget and disk the window (ADR 0017).
 //!
 //! **Exactness.** An id in canonical lower-case UUID form is held as its 128 bits; any other id
 //! as its 128-bit SipHash-1-3 — two different non-UUID ids collide with probability 2⁻¹²⁸ per
@@ -19,6 +18,9 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 
+use super::seen_runs::Runs;
+use crate::error::Result;
+
 /// Bytes per held id on average: a 24-byte entry plus the hash table's control byte, at the
 /// table's fill between resizes (29–57 bytes; `seen_bytes_per_id` below prints it).
 pub const BYTES_PER_ID: u64 = 40;
@@ -26,6 +28,12 @@ pub const BYTES_PER_ID: u64 = 40;
 /// An id as the state holds it (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Id(u64, u64);
+
+impl From<Id> for u128 {
+    fn from(id: Id) -> u128 {
+        (u128::from(id.0) << 64) | u128::from(id.1)
+    }
+}
 
 impl Id {
     pub fn of(key: &str) -> Id {
@@ -86,19 +94,28 @@ impl Hasher for IdHasher {
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 
 /// The committed ids of one table at or after `lo` (see the module docs).
-#[derive(Debug)]
 pub struct SeenIds {
-    /// Id → minute of its dedup time (for eviction).
+    /// Id → minute of its dedup time (for eviction): the newer part of what is held.
     ids: HashMap<Id, i32, BuildHasherDefault<IdHasher>>,
+    /// The older part, past the budget: on local disk.
+    runs: Runs,
     /// Every committed id with a dedup time at or after this (microseconds) is held; `None`
     /// until the first load.
     lo: Option<i64>,
     budget_bytes: u64,
 }
 
+impl std::fmt::Debug for SeenIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeenIds {{ in_memory: {}, on_disk: {}, lo: {:?} }}", self.ids.len(), self.runs.len(), self.lo)
+    }
+}
+
 impl SeenIds {
-    pub fn new(budget_bytes: u64) -> Self {
-        Self { ids: HashMap::default(), lo: None, budget_bytes }
+    /// `spill_dir`: where runs go past `budget_bytes` (a fresh directory under it, removed with
+    /// the state).
+    pub fn new(budget_bytes: u64, spill_dir: std::path::PathBuf) -> Self {
+        Self { ids: HashMap::default(), runs: Runs::new(spill_dir), lo: None, budget_bytes }
     }
 
     /// From which dedup time on every committed id is held (`None`: nothing loaded yet).
@@ -106,21 +123,28 @@ impl SeenIds {
         self.lo
     }
 
+    /// Ids held, in memory and on disk.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len() + self.runs.len() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
-    /// Estimated memory held.
+    /// Ids held on disk, and in how many runs.
+    pub fn on_disk(&self) -> (u64, usize) {
+        (self.runs.len(), self.runs.count())
+    }
+
+    /// Estimated memory held: the hash table, and the runs' filters and indexes.
     pub fn bytes(&self) -> u64 {
-        (self.ids.capacity() * (std::mem::size_of::<(Id, i32)>() + 1)) as u64
+        (self.ids.capacity() * (std::mem::size_of::<(Id, i32)>() + 1)) as u64 + self.runs.bytes()
     }
 
-    pub fn contains(&self, key: &str) -> bool {
-        self.ids.contains_key(&Id::of(key))
+    pub fn contains(&self, key: &str) -> Result<bool> {
+        let id = Id::of(key);
+        Ok(self.ids.contains_key(&id) || self.runs.contains(id.into())?)
     }
 
     /// Take in a committed id (ignored below `lo`: the state does not claim that range).
@@ -136,13 +160,12 @@ impl SeenIds {
     }
 
     fn insert_unchecked(&mut self, id: Id, time_micros: i64) {
-        let minute = time_micros.div_euclid(MICROS_PER_MINUTE).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        let e = self.ids.entry(id).or_insert(minute);
-        *e = (*e).max(minute);
+        let e = self.ids.entry(id).or_insert(minute_of(time_micros));
+        *e = (*e).max(minute_of(time_micros));
     }
 
-    /// The range `[from, lo)` has been read from the table (ids given): the state now holds
-    /// every id from `from` on. The first load passes `lo = None`'s whole window.
+    /// The range `[from, lo)` has been read from the table (its ids given, or about to be taken
+    /// in with [`insert_id`](Self::insert_id)): the state now holds every id from `from` on.
     pub fn extend_down(&mut self, from: i64, ids: impl IntoIterator<Item = (Id, i64)>) {
         for (k, t) in ids {
             if t >= from {
@@ -155,32 +178,64 @@ impl SeenIds {
     /// Forget everything (the table changed in a way the state cannot follow: reload).
     pub fn reset(&mut self) {
         self.ids = HashMap::default();
+        self.runs.clear();
         self.lo = None;
     }
 
-    /// Drop ids older than `keep_from` when that frees a worthwhile part of the window (a
-    /// quarter of `window`), and further while over the memory budget. Returns the ids dropped.
-    pub fn evict(&mut self, keep_from: i64, window: i64, newest: i64) -> usize {
-        let Some(lo) = self.lo else { return 0 };
-        let mut target = if keep_from - lo >= window / 4 { keep_from } else { lo };
-        let before = self.ids.len();
-        loop {
-            if target > lo {
-                let minute = target.div_euclid(MICROS_PER_MINUTE);
-                self.ids.retain(|_, m| i64::from(*m) >= minute);
-                self.lo = Some(minute * MICROS_PER_MINUTE);
-            }
-            if self.ids.len() as u64 * BYTES_PER_ID <= self.budget_bytes || target >= newest {
-                break;
-            }
-            // over budget: give up the older half of what is left of the range
-            target = target.max(lo) + (newest - target.max(lo)).max(2 * MICROS_PER_MINUTE) / 2;
+    /// Past the memory budget, move the older half of the hash table (by dedup time) to a run
+    /// on disk. Call after taking ids in; cheap when under the budget.
+    pub fn settle(&mut self) -> Result<()> {
+        if self.ids.len() as u64 * BYTES_PER_ID <= self.budget_bytes || self.ids.len() < 2 {
+            return Ok(());
         }
+        let mut minutes: Vec<i32> = self.ids.values().copied().collect();
+        let mid = minutes.len() / 2;
+        let median = *minutes.select_nth_unstable(mid).1;
+        drop(minutes);
+        // ids of the median minute go too when fewer than a quarter would go without them
+        let below = self.ids.values().filter(|m| **m < median).count();
+        let cut = if below >= self.ids.len() / 4 { median } else { median.saturating_add(1) };
+        let mut spilled = Vec::with_capacity(self.ids.len() / 2);
+        self.ids.retain(|id, m| {
+            let keep = *m >= cut;
+            if !keep {
+                spilled.push(((*id).into(), *m));
+            }
+            keep
+        });
+        let floor = self.lo.map_or(i32::MIN, minute_of);
+        let n = spilled.len();
+        self.runs.spill(spilled, floor)?;
+        tracing::debug!(
+            spilled = n,
+            in_memory = self.ids.len(),
+            runs = self.runs.count(),
+            "dedup state: past its budget, ids moved to disk"
+        );
+        Ok(())
+    }
+
+    /// Drop ids older than `keep_from` when that frees a worthwhile part of the window (a
+    /// quarter of `window`). Returns the ids dropped.
+    pub fn evict(&mut self, keep_from: i64, window: i64) -> usize {
+        let Some(lo) = self.lo else { return 0 };
+        if keep_from - lo < window / 4 {
+            return 0;
+        }
+        let before = self.len();
+        let minute = keep_from.div_euclid(MICROS_PER_MINUTE);
+        self.ids.retain(|_, m| i64::from(*m) >= minute);
+        self.runs.evict(minute_of(keep_from));
+        self.lo = Some(minute * MICROS_PER_MINUTE);
         if self.ids.capacity() > 4 * self.ids.len().max(1024) {
             self.ids.shrink_to_fit();
         }
-        before - self.ids.len()
+        before - self.len()
     }
+}
+
+fn minute_of(time_micros: i64) -> i32 {
+    time_micros.div_euclid(MICROS_PER_MINUTE).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 #[cfg(test)]
@@ -199,27 +254,46 @@ mod tests {
     }
 
     #[test]
-    fn holds_ids_from_lo_on_and_evicts_by_window_and_budget() {
-        let mut s = SeenIds::new(1 << 30);
+    fn holds_ids_from_lo_on_and_evicts_by_window() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = SeenIds::new(1 << 30, tmp.path().to_path_buf());
         s.insert("a", 0);
-        assert!(!s.contains("a"), "nothing is claimed before the first load");
+        assert!(!s.contains("a").unwrap(), "nothing is claimed before the first load");
         s.extend_down(100 * MIN, vec![(Id::of("a"), 100 * MIN), (Id::of("old"), 10 * MIN)]);
-        assert!(s.contains("a") && !s.contains("old"));
+        assert!(s.contains("a").unwrap() && !s.contains("old").unwrap());
         s.insert("b", 200 * MIN);
         s.insert("below", 50 * MIN);
-        assert!(s.contains("b") && !s.contains("below"));
+        assert!(s.contains("b").unwrap() && !s.contains("below").unwrap());
         // a move of less than a quarter of the window keeps everything
-        assert_eq!(s.evict(110 * MIN, 100 * MIN, 200 * MIN), 0);
-        assert_eq!(s.evict(150 * MIN, 100 * MIN, 200 * MIN), 1);
-        assert!(!s.contains("a") && s.contains("b"));
+        assert_eq!(s.evict(110 * MIN, 100 * MIN), 0);
+        assert_eq!(s.evict(150 * MIN, 100 * MIN), 1);
+        assert!(!s.contains("a").unwrap() && s.contains("b").unwrap());
         assert_eq!(s.lo(), Some(150 * MIN));
-        // over budget: the older part of the range goes
-        let mut tight = SeenIds::new(3 * BYTES_PER_ID);
-        tight.extend_down(0, (0..10).map(|i| (Id::of(&format!("k{i}")), i * 10 * MIN)));
-        tight.evict(0, 1000 * MIN, 90 * MIN);
-        assert!(tight.len() <= 3, "{}", tight.len());
-        assert!(tight.contains("k9"));
-        assert!(tight.lo().unwrap() > 0);
+    }
+
+    #[test]
+    fn past_the_budget_ids_go_to_disk_and_stay_exact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = SeenIds::new(1000 * BYTES_PER_ID, tmp.path().to_path_buf());
+        s.extend_down(0, std::iter::empty());
+        let key = |i: i64| format!("k{i}");
+        for i in 0..20_000 {
+            s.insert(&key(i), i * MIN / 100);
+            s.settle().unwrap();
+        }
+        assert!(s.ids.len() <= 1000, "memory follows the budget: {} in the hash table", s.ids.len());
+        let (on_disk, runs) = s.on_disk();
+        assert_eq!(s.len(), 20_000);
+        assert!(on_disk >= 19_000 && runs <= 6, "{on_disk} ids in {runs} runs");
+        assert!((0..20_000).all(|i| s.contains(&key(i)).unwrap()), "every id is still held");
+        assert!((20_000..40_000).all(|i| !s.contains(&key(i)).unwrap()), "no other id is");
+        // the window moving on lets runs go
+        s.evict(150 * MIN, 100 * MIN);
+        assert!((15_000..20_000).all(|i| s.contains(&key(i)).unwrap()), "what the window holds stays");
+        let left = s.len();
+        assert_eq!(s.evict(300 * MIN, 100 * MIN), left, "runs the window passed go whole");
+        s.reset();
+        assert!(s.is_empty() && !s.contains(&key(19_999)).unwrap());
     }
 
     /// The figure behind [`BYTES_PER_ID`]: `cargo test --release seen_bytes_per_id -- --ignored --nocapture`.
@@ -227,10 +301,11 @@ mod tests {
     #[ignore]
     fn seen_bytes_per_id() {
         for n in [1_000_000usize, 5_000_000, 10_000_000] {
-            let mut s = SeenIds::new(u64::MAX);
+            let mut s = SeenIds::new(u64::MAX, std::env::temp_dir());
             s.extend_down(0, std::iter::empty());
             for i in 0..n {
                 s.insert(&uuid::Uuid::new_v4().to_string(), i as i64);
+                s.settle().unwrap();
             }
             let held = s.ids.capacity() * (std::mem::size_of::<(Id, i32)>() + 1);
             println!("{n} ids: {} bytes/id (capacity {})", held / n, s.ids.capacity());

@@ -1,6 +1,7 @@
 //! Cross-batch dedup with the state silver keeps in memory: a re-send is dropped when its first
 //! copy was committed before a restart (the state is rebuilt from the table), or by another
-//! writer while floe was running (the state learns from that writer's snapshot).
+//! writer while floe was running (the state learns from that writer's snapshot); past its
+//! memory budget the state spills to disk and stays exact.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -141,4 +142,38 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// Past `silver.dedup_memory` the state moves its older ids to sorted runs on local disk
+/// (ADR 0017): the drops stay exact, and the runs go with the process.
+#[test]
+fn a_dedup_state_past_its_memory_budget_spills_to_disk_and_stays_exact() {
+    let lake = Lake::new();
+    let report = lake.generate(20_000, 2, 0.08, 0.0, 91);
+    let unique = report["unique_valid"].as_u64().unwrap();
+    let duplicates = report["duplicates"].as_u64().unwrap();
+    assert!(duplicates > 1_000, "the fixture must re-send across many rounds");
+    let spill = lake.dir.path().join("spill");
+    let out = lake
+        .floe()
+        .args(["run", "--until-idle", "--json"])
+        // ~100 ids in memory, one bronze object a round: every round probes ids on disk
+        .env("FLOE_SILVER_DEDUP_MEMORY", "4KiB")
+        .env("FLOE_SILVER_DEDUP_SPILL_DIR", &spill)
+        .env("FLOE_BRONZE_FLUSH_RECORDS", "500")
+        .env("FLOE_SILVER_BATCH_MAX_BYTES", "1KiB")
+        .env("RUST_LOG", "warn,floe=info,floe::silver::seen=debug")
+        .output()
+        .expect("spawn floe");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("ids moved to disk"), "the state went past its budget: {log}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &summary["counters"];
+    assert_eq!(c["silver_rows"].as_u64(), Some(unique), "{summary}");
+    assert_eq!(c["dedup_drops"].as_u64(), Some(duplicates), "{summary}");
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), unique);
+    assert_eq!(lake.query_u64("SELECT count(DISTINCT event_id) FROM events"), unique);
+    let left: Vec<_> = std::fs::read_dir(&spill).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "the runs are removed on exit: {left:?}");
 }

@@ -115,7 +115,7 @@ async fn run(def: &TableDef, transform: &Transform, case: &Case) -> Vec<Map<Stri
     let mut result = transform.run(decoder.schema(), vec![decoded], committed_schema, vec![committed]).await.unwrap();
     // then what silver does after the SQL: ids already in the table, later copies in the batch
     if let Some(d) = &def.dedup {
-        result = mark_seen(result, &d.key, |k| case.committed.iter().any(|c| c == k)).unwrap().0;
+        result = mark_seen(result, &d.key, |k| Ok(case.committed.iter().any(|c| c == k))).unwrap().0;
         result = mark_in_batch(result, &d.key).unwrap().0;
     }
     let mut buf = Vec::new();
