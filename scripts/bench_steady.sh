@@ -35,7 +35,7 @@ echo "==> a pool of $((RATE * 20)) generated events (20 s of load), rewritten pe
   --seed 7 --duplicate-rate 0.02 --malformed-rate 0.01 --json > "$WORK/gen.json"
 rm -rf "$WORK/gen"
 
-FLOE_METRICS_PORT=$PORT RUST_LOG=warn "$FLOE" --warehouse "$WORK/wh" --spool "$WORK/spool" \
+FLOE_METRICS_PORT=$PORT FLOE_SILVER_DEDUP_SPILL_DIR="$WORK/spill" RUST_LOG=warn "$FLOE" --warehouse "$WORK/wh" --spool "$WORK/spool" \
   --log-format json run > "$WORK/daemon.out" 2> "$WORK/daemon.log" &
 DAEMON=$!
 until curl -sf "http://127.0.0.1:$PORT/healthz" > /dev/null; do
@@ -50,8 +50,11 @@ PRODUCER=$!
 started=$(date +%s.%N)
 since() { awk -v now="$(date +%s.%N)" -v t="$1" 'BEGIN { printf "%.1f", now - t }'; }
 metric() { curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $NF} END {printf "%d", s}'; }
+dedup_ids() { curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v t="$1" '$1 ~ "^floe_dedup_ids{" && $1 ~ "tier=\""t"\"" {s += $NF} END {printf "%d", s}'; }
 sample() {
   echo "$(since "$started") $(awk '/VmRSS/ {print $2}' "/proc/$DAEMON/status") $(metric floe_silver_records_in_total)" >> "$WORK/rss.txt"
+  # the dedup state (ADR 0017): ids in memory, ids on disk, bytes of its spill directory
+  echo "$(since "$started") $(dedup_ids memory) $(dedup_ids disk) $(du -sb "$WORK/spill" 2>/dev/null | cut -f1)" >> "$WORK/dedup.txt"
 }
 while kill -0 "$PRODUCER" 2>/dev/null; do
   sample
@@ -148,5 +151,11 @@ print(f"| data files / median / p10 / p90 / largest | {len(sizes)} / {pct(.5):.1
 print()
 print("freshness histogram (commits with the oldest record at most N s old):", ", ".join(
     f"≤{le:g}: {n:.0f}" for le, n in buckets if le != float("inf")))
+dedup = [l.split() for l in open(f"{work}/dedup.txt") if len(l.split()) == 4]
+if dedup:
+    t_, mem_, disk_, bytes_ = dedup[-1]
+    print(f"dedup state at the end: {int(mem_):,} ids in memory, {int(disk_):,} on disk, spill directory {int(bytes_) / 2**20:.0f} MiB")
+    print("dedup samples (s, ids in memory / on disk):", " ".join(
+        f"{float(t):.0f}:{int(m) // 1000}k/{int(d) // 1000}k" for t, m, d, _ in dedup[:: max(1, len(dedup) // 15)]))
 print("RSS samples (s, MiB):", " ".join(f"{t:.0f}:{kib / 1024:.0f}" for t, kib, _ in samples[:: max(1, len(samples) // 30)]))
 PY

@@ -29,6 +29,8 @@ pub mod names {
     pub const LEASES_TAKEN: &str = "floe_leases_taken_total";
     pub const LEASES_LOST: &str = "floe_leases_lost_total";
     pub const SUBSCRIPTIONS: &str = "floe_source_subscriptions_total";
+    pub const DEDUP_IDS: &str = "floe_dedup_ids";
+    pub const DEDUP_MEMORY: &str = "floe_dedup_memory_bytes";
 }
 
 /// Install the Prometheus recorder and describe every metric. Returns the handle that renders
@@ -67,6 +69,8 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     describe_counter!(LEASES_LOST, "Leases taken over from this worker (it stopped writing those shards)");
     describe_counter!(THROTTLED, "Source reads refused for throughput (backed off and retried), per shard");
     describe_gauge!(CATALOG_REACHABLE, "1 when the last catalog check succeeded");
+    describe_gauge!(DEDUP_IDS, "Committed ids the dedup state holds, per table and tier (memory, disk)");
+    describe_gauge!(DEDUP_MEMORY, "Memory the dedup state holds (hash table, filters and indexes), per table");
     describe_counter!(
         SUBSCRIPTIONS,
         "Enhanced fan-out subscriptions opened (the service ends each after 5 minutes), per shard"
@@ -86,6 +90,14 @@ pub fn record_commit(table: &str, took: Duration, oldest_arrival_micros: Option<
 /// Kinesis's MillisBehindLatest of the last read of `shard`.
 pub fn record_millis_behind(shard: &str, ms: i64) {
     metrics::gauge!(names::MILLIS_BEHIND_LATEST, "shard" => shard.to_string()).set(ms as f64);
+}
+
+/// The dedup state's size after a round (ADR 0017): ids in memory and on disk, and its memory.
+pub fn record_dedup_state(table: &str, in_memory: u64, on_disk: u64, memory_bytes: u64) {
+    for (tier, n) in [("memory", in_memory), ("disk", on_disk)] {
+        metrics::gauge!(names::DEDUP_IDS, "table" => table.to_string(), "tier" => tier).set(n as f64);
+    }
+    metrics::gauge!(names::DEDUP_MEMORY, "table" => table.to_string()).set(memory_bytes as f64);
 }
 
 pub fn record_leases_held(n: usize) {

@@ -142,6 +142,8 @@ impl SilverJob {
             let (marked, drops) = dedup::mark_committed(result, state)?;
             result = marked;
             let (on_disk, runs) = state.on_disk();
+            let in_memory = (state.held() as u64).saturating_sub(on_disk);
+            crate::telemetry::record_dedup_state(m.ident.name(), in_memory, on_disk, state.bytes());
             dedup_note = format!(
                 "dedup: held={} on_disk={on_disk} runs={runs} bytes={} scanned={} foreign_files={} reloaded={} committed_drops={drops}",
                 state.held(),

@@ -1,7 +1,8 @@
 //! Enhanced fan-out (`source.consumer = "efo"`) against kinesis-local behind
 //! tests/standins/kinesis_efo.py, which makes its SubscribeToShard behave as Kinesis does:
 //! subscriptions end (here after 3 s instead of 5 minutes) and a closed shard ends with
-//! SHARD_END and its children.
+//! SHARD_END and its children; with `--tls` it speaks what Kinesis speaks, HTTP/2 over TLS
+//! (tests/standins/h2_front.py).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -9,8 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::kinesis::{
-    assert_children_after_parents, endpoint, exactly_once, expected, sigterm, start_worker, tool, wait_for_bronze_in,
-    worker,
+    assert_children_after_parents, bronze_of, endpoint, exactly_once, expected, sigterm, start_worker, tool,
+    wait_for_bronze, wait_for_bronze_in, worker,
 };
 use crate::ops::{Daemon, get, metric_sum};
 use crate::support::{Lake, assert_success, reader_with};
@@ -20,6 +21,12 @@ const SUBSCRIPTION_SECONDS: &str = "3";
 
 /// The EFO stand-in in front of the shared kinesis-local; returns it and its port.
 fn start_efo_standin() -> (Daemon, u16) {
+    let (proxy, ports) = spawn_efo_standin(&[]);
+    (proxy, ports[0])
+}
+
+/// The stand-in with `extra` arguments; returns it and the ports it printed.
+fn spawn_efo_standin(extra: &[&str]) -> (Daemon, Vec<u16>) {
     let python = std::env::var_os("FLOE_TEST_STANDINS_PYTHON")
         .unwrap_or_else(|| panic!("FLOE_TEST_STANDINS_PYTHON is not set: run the tests with scripts/test.sh"));
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/kinesis_efo.py");
@@ -27,14 +34,16 @@ fn start_efo_standin() -> (Daemon, u16) {
         Command::new(python)
             .arg(script)
             .args([&endpoint(), SUBSCRIPTION_SECONDS])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
     );
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.0.stdout.as_mut().unwrap()), &mut line).unwrap();
-    let port = line.trim().parse().unwrap_or_else(|_| panic!("kinesis_efo.py printed {line:?}, not its port"));
-    (proxy, port)
+    let ports = line.split_whitespace().map(str::parse).collect::<Result<Vec<u16>, _>>();
+    let ports = ports.ok().filter(|p| !p.is_empty()).unwrap_or_else(|| panic!("kinesis_efo.py printed {line:?}"));
+    (proxy, ports)
 }
 
 #[test]
@@ -127,4 +136,50 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert_success(&out, &["run --until-idle over EFO (again)"]);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");
+}
+
+/// What Kinesis really serves: SubscribeToShard over HTTP/2 (ALPN) with TLS the SDK verifies
+/// (a test CA, trusted through SSL_CERT_FILE). Subscriptions renew and a split's parent ends
+/// with SHARD_END, all in h2 streams; every record lands once.
+#[test]
+fn fan_out_over_tls_and_http2_reads_every_record_once() {
+    const EVENTS: u64 = 4_000;
+    let lake = Lake::new();
+    let stream = format!("floe-efo-h2-{}", std::process::id());
+    let table = format!("floe-efo-h2-leases-{}", std::process::id());
+    let file = lake.dir.path().join("records.ndjson");
+    std::fs::write(&file, (0..EVENTS).map(|i| format!("{{\"n\":{i}}}\n")).collect::<String>()).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    tool(&["create", &stream, "2"]);
+    assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
+    let certs = lake.dir.path().join("tls");
+    let (_proxy, ports) = spawn_efo_standin(&["--tls", certs.to_str().unwrap()]);
+    let (tls_port, stats_port) = (ports[0], ports[1]);
+    let over_h2 = format!("https://127.0.0.1:{tls_port}");
+    let ca = certs.join("ca.pem");
+    let efo = [
+        ("AWS_ENDPOINT_URL_KINESIS", over_h2.as_str()),
+        ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ("FLOE_SOURCE_CONSUMER", "efo"),
+        ("FLOE_SOURCE_CONSUMER_NAME", "floe-it-h2"),
+    ];
+    let mut puts = vec![tool(&["put", &stream, &file, "0", "2000", "2"])];
+    let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &efo);
+    tool(&["split", &stream]);
+    puts.push(tool(&["put", &stream, &file, "2000", "2000", "2"]));
+    let want = expected(&puts);
+    assert_eq!(want.len() as u64, EVENTS);
+    wait_for_bronze(&lake, want.len(), Duration::from_secs(120));
+    let metrics = get(port_a, "/metrics").unwrap().1;
+    let stats: Value = serde_json::from_str(&get(stats_port, "/stats").unwrap().1).unwrap();
+    sigterm(&mut a, "a", &lake);
+
+    assert!(stats["h2_connections"].as_u64().unwrap() >= 1, "floe negotiated h2 over TLS: {stats}");
+    assert!(stats["subscriptions"].as_u64().unwrap() >= 3, "subscriptions went through h2 streams: {stats}");
+    assert!(stats["expired"].as_u64().unwrap() >= 1, "a subscription was ended and renewed: {stats}");
+    assert!(stats["shard_ends"].as_u64().unwrap() >= 1, "the split's parent ended: {stats}");
+    assert_eq!(stats["get_records"], 0, "no polling: {stats}");
+    assert!(metric_sum(&metrics, "floe_source_subscriptions_total") >= 3, "{metrics}");
+    let bronze = bronze_of(&lake);
+    assert_eq!(exactly_once(&bronze), want, "bronze holds exactly the acknowledged records ({stats})");
 }

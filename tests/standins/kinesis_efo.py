@@ -16,7 +16,12 @@ Kinesis in three ways that matter to a consumer, and this proxy corrects each of
 Every other call is forwarded unchanged. Prints its port, then serves until killed;
 GET /stats returns counts (subscriptions, renewals forced, shard ends sent, GetRecords calls).
 
-usage: kinesis_efo.py <kinesis-local endpoint> <subscription seconds>
+With `--tls DIR` it serves what Kinesis serves instead: HTTP/2 over TLS (ALPN `h2`, nothing
+else), with a certificate for 127.0.0.1 signed by a test CA it writes to DIR/ca.pem — the
+client trusts it through SSL_CERT_FILE. kinesis-local's own TLS port negotiates h2 too, but with
+a self-signed certificate without an IP name, which no verifying client accepts.
+
+usage: kinesis_efo.py <kinesis-local endpoint> <subscription seconds> [--tls DIR]
 """
 import http.client
 import json
@@ -31,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 UPSTREAM = urllib.parse.urlparse(sys.argv[1])
 SUBSCRIPTION_SECONDS = float(sys.argv[2])
 lock = threading.Lock()
-stats = {"subscriptions": 0, "expired": 0, "shard_ends": 0, "get_records": 0}
+stats = {"subscriptions": 0, "expired": 0, "shard_ends": 0, "get_records": 0, "h2_connections": 0, "h2_streams": 0}
 
 
 def count(key):
@@ -112,6 +117,86 @@ def shard_state(stream, shard, headers):
     return closed, children
 
 
+def passthrough(resp):
+    """The upstream response's headers a proxy may pass on (no hop-by-hop ones)."""
+    hop = ("transfer-encoding", "connection", "content-length", "keep-alive")
+    return [(k, v) for k, v in resp.getheaders() if k.lower() not in hop]
+
+
+def serve(target, body, headers, reply):
+    """Forward one call upstream and answer it through `reply` (start / write / end)."""
+    if target.endswith(".GetRecords"):
+        count("get_records")
+    conn, resp = upstream_call(target, body, headers)
+    try:
+        if target.endswith(".SubscribeToShard") and resp.status == 200:
+            subscription(json.loads(body), resp, headers, reply)
+        else:
+            data = resp.read()
+            reply.start(resp.status, passthrough(resp), len(data))
+            reply.write(data)
+            reply.end()
+    finally:
+        conn.close()
+
+
+def subscription(req, resp, headers, reply):
+    count("subscriptions")
+    stream = req["ConsumerARN"].split(":stream/", 1)[1].split("/consumer/", 1)[0]
+    shard = req["ShardId"]
+    reply.start(200, passthrough(resp), None)
+    started = time.monotonic()
+    reply.write(frame("initial-response", b"{}"))
+    while True:
+        msg = read_frame(resp)
+        if msg is None:
+            break
+        event_type, _, payload, raw = msg
+        if event_type == "SubscribeToShardEvent":
+            event = json.loads(payload)
+            if not event["Records"]:
+                closed, children = shard_state(stream, shard, headers)
+                if closed:
+                    end = {"Records": [], "MillisBehindLatest": 0, "ChildShards": children}
+                    reply.write(frame("SubscribeToShardEvent", json.dumps(end).encode()))
+                    count("shard_ends")
+                    break
+        reply.write(raw)
+        if time.monotonic() - started >= SUBSCRIPTION_SECONDS:
+            count("expired")
+            break
+    # Kinesis frees the shard for a new subscription as it ends one; kinesis-local notices a
+    # closed connection only at its next event (each second): wait for that.
+    resp.close()
+    time.sleep(1.2)
+    reply.end()
+
+
+class Http1Reply:
+    """An answer over HTTP/1.1: sized, or chunked when streamed."""
+
+    def __init__(self, handler):
+        self.h, self.chunked = handler, False
+
+    def start(self, status, headers, length):
+        self.h.send_response(status)
+        for k, v in headers:
+            self.h.send_header(k, v)
+        self.chunked = length is None
+        self.h.send_header(*(("Transfer-Encoding", "chunked") if self.chunked else ("Content-Length", str(length))))
+        self.h.end_headers()
+
+    def write(self, data):
+        self.h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+        self.h.wfile.flush()
+
+    def end(self):
+        if self.chunked:
+            self.h.wfile.write(b"0\r\n\r\n")
+            self.h.wfile.flush()
+            self.h.close_connection = True
+
+
 class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -129,74 +214,22 @@ class Proxy(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        target = self.headers.get("X-Amz-Target", "")
-        if target.endswith(".GetRecords"):
-            count("get_records")
-        conn, resp = upstream_call(target, body, self.headers)
         try:
-            if target.endswith(".SubscribeToShard") and resp.status == 200:
-                self.subscription(json.loads(body), resp)
-            else:
-                data = resp.read()
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            serve(self.headers.get("X-Amz-Target", ""), body, self.headers, Http1Reply(self))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the caller gave up (its own timeout) and will retry
-        finally:
-            conn.close()
-
-    def chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def subscription(self, req, resp):
-        count("subscriptions")
-        stream = req["ConsumerARN"].split(":stream/", 1)[1].split("/consumer/", 1)[0]
-        shard = req["ShardId"]
-        self.send_response(200)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        started = time.monotonic()
-        try:
-            self.chunk(frame("initial-response", b"{}"))
-            while True:
-                msg = read_frame(resp)
-                if msg is None:
-                    break
-                event_type, _, payload, raw = msg
-                if event_type == "SubscribeToShardEvent":
-                    event = json.loads(payload)
-                    if not event["Records"]:
-                        closed, children = shard_state(stream, shard, self.headers)
-                        if closed:
-                            end = {"Records": [], "MillisBehindLatest": 0, "ChildShards": children}
-                            self.chunk(frame("SubscribeToShardEvent", json.dumps(end).encode()))
-                            count("shard_ends")
-                            break
-                self.chunk(raw)
-                if time.monotonic() - started >= SUBSCRIPTION_SECONDS:
-                    count("expired")
-                    break
-            # Kinesis frees the shard for a new subscription as it ends one; kinesis-local
-            # notices a closed connection only at its next event (each second): wait for that.
-            resp.close()
-            time.sleep(1.2)
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the consumer went away (stopped, or re-subscribing)
-        self.close_connection = True
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
 server.daemon_threads = True
-print(server.server_address[1], flush=True)
-server.serve_forever()
+if "--tls" in sys.argv:
+    import h2_front  # beside this script
+
+    def stats_server():
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server.server_address[1]
+
+    h2_front.serve_tls(sys.argv[sys.argv.index("--tls") + 1], serve, count, stats_server)
+else:
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
