@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::let_underscore_must_use)]
 
 mod bad_input;
+mod bad_stream;
 mod cli;
 mod commit;
 mod dedup;

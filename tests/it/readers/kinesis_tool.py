@@ -127,6 +127,13 @@ if command == "create":
     print(json.dumps({"stream": args[0]}))
 elif command == "put":
     print(json.dumps({"records": put(k, args[0], args[1], int(args[2]), int(args[3]), int(args[4]))}))
+elif command == "put-raw":
+    # one record per hex line of the file, in order, each its own PutRecord: [shard, sequence]
+    out = []
+    for line in Path(args[1]).read_text().splitlines():
+        r = k.put_record(StreamName=args[0], Data=bytes.fromhex(line), PartitionKey=str(uuid.uuid4()))
+        out.append([r["ShardId"], r["SequenceNumber"]])
+    print(json.dumps({"records": out}))
 elif command == "split":
     s = open_shards(k, args[0])[0]
     lo, hi = int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"])
