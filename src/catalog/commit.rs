@@ -79,6 +79,27 @@ pub enum CommitOutcome {
 /// before it is handed back to be planned again.
 const COMMIT_ATTEMPTS: usize = 8;
 
+/// Snapshot summary key: the id of the commit that made the snapshot (one per [`Committer::commit`]).
+const COMMIT_ID: &str = "floe.commit-id";
+
+/// Snapshots looked through, from the head back, for a commit whose answer was lost.
+const FIND_DEPTH: usize = 64;
+
+/// The snapshot commit `commit_id` made, if it is among the newest [`FIND_DEPTH`] of the head's
+/// ancestry (an answer is lost seconds before the re-check, not days).
+fn find_commit(table: &Table, commit_id: &str) -> Option<i64> {
+    let meta = table.metadata();
+    let mut at = meta.current_snapshot_id();
+    for _ in 0..FIND_DEPTH {
+        let snapshot = meta.snapshot_by_id(at?)?;
+        if snapshot.summary().additional_properties.get(COMMIT_ID).is_some_and(|id| id == commit_id) {
+            return Some(snapshot.snapshot_id());
+        }
+        at = snapshot.parent_snapshot_id();
+    }
+    None
+}
+
 /// How one attempt ended, when it did not commit.
 enum Refused {
     /// The catalog's compare-and-swap refused: the table moved since it was loaded.
@@ -138,6 +159,8 @@ impl Committer {
         let mut unsure_snapshots: Vec<i64> = Vec::new();
         // 40 ms doubling to 4 s, plus up to as much again of jitter
         let mut backoff = crate::retry::backoff(Duration::from_millis(40), Duration::from_secs(4));
+        // in every attempt's summary: an attempt that landed unseen is recognised by it
+        let commit_id = uuid::Uuid::new_v4().to_string();
         for attempt in 1..=COMMIT_ATTEMPTS {
             let table = self.catalog.load_table(&ident).await?;
             if let Some(&snapshot_id) =
@@ -148,6 +171,11 @@ impl Committer {
             }
             let now = progress(&table);
             let current = &now.watermarks;
+            // an attempt whose answer was lost landed after all: it is this commit, not a cover
+            if maybe_committed && let Some(snapshot_id) = find_commit(&table, &commit_id) {
+                crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
+                return Ok(CommitOutcome::Committed { snapshot_id });
+            }
             // a commit without progress (a compaction) is never "already covered"
             if !ends_at.is_empty() && current.covers(&ends_at) {
                 if !maybe_committed {
@@ -172,6 +200,7 @@ impl Committer {
             // never move a watermark back: a shard this table already had is kept at its maximum
             let mut props = progress_summary(&now, &ends_at, &frontier);
             props.extend(summary.clone());
+            props.insert(COMMIT_ID.to_string(), commit_id.clone());
             match self.attempt(table, &change, props, &mut unsure_snapshots).await? {
                 Ok(snapshot_id) => {
                     crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);

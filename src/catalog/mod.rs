@@ -21,6 +21,7 @@ pub mod handle;
 pub mod open;
 mod pinned;
 pub mod progress;
+mod read_retry;
 mod rest_commit;
 pub mod rewrite;
 pub mod setup;

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::read_retry::ReadRetry;
 use super::rest_commit::RestEndpoint;
 use aws_config::SdkConfig;
 use iceberg::io::{FileIOBuilder, LocalFsStorageFactory, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, StorageFactory};
@@ -73,7 +74,7 @@ pub async fn open_catalog(cfg: &CatalogConfig, sdk: Option<&SdkConfig>) -> Resul
                 .await?;
             let warehouse = (!cfg.warehouse.is_empty()).then(|| cfg.warehouse.clone());
             let endpoint = RestEndpoint::new(&cfg.uri, warehouse, cfg.token.clone());
-            Ok(FloeCatalog::rest(Arc::new(catalog), endpoint))
+            Ok(FloeCatalog::rest(Arc::new(ReadRetry::new(Arc::new(catalog))), endpoint))
         }
         CatalogKind::Glue => {
             let sdk = sdk.ok_or_else(|| Error::invalid("catalog.type = \"glue\" needs the AWS SDK configuration"))?;

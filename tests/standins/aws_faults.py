@@ -1,18 +1,22 @@
 """A fault-injecting HTTP proxy for any AWS stand-in (S3, Glue, DynamoDB on moto; Kinesis on
-kinesis-local): it forwards every request unchanged, except that every EVERY-th one gets a fault,
+kinesis-local) and for the Iceberg REST catalog (rustberg): it forwards every request unchanged, except that every EVERY-th one gets a fault,
 counted per service, the kinds taken in turn so each is injected as often as the others:
 
 - ``server_error``: HTTP 500 with the service's own error shape (InternalError for S3,
-  InternalFailure / InternalServerError / InternalServiceException for the JSON services);
+  InternalFailure / InternalServerError / InternalServiceException for the JSON services, the
+  REST catalog's ``{"error": {...}}`` — which the REST spec makes "commit state unknown" for a
+  commit: the client may not take it for a refusal);
 - ``throttle``: S3's 503 SlowDown, DynamoDB's and Kinesis' ProvisionedThroughputExceeded,
-  Glue's ThrottlingException (HTTP 400), as the services answer under load;
+  Glue's ThrottlingException (HTTP 400), the REST catalog's 503 ServiceUnavailableException, as
+  the services answer under load;
 - ``reset``: the connection is closed with no answer, the request never reaches the server;
 - ``delay``: the answer comes DELAY seconds late;
 - ``lost_answer``: the request IS applied by the server, then the connection is closed with no
   answer, so a put, a conditional write or an UpdateTable that succeeded looks failed.
 
 The service is told by the request: the JSON protocols name their operation in X-Amz-Target
-(``Kinesis_20131202.``, ``DynamoDB_20120810.``, ``AWSGlue.``); the rest is S3's REST protocol.
+(``Kinesis_20131202.``, ``DynamoDB_20120810.``, ``AWSGlue.``); the REST catalog's paths start
+with ``/v1/``; the rest is S3's REST protocol.
 Prints its port, then serves until killed; GET /__faults returns the counts by kind and by
 service (a path no bucket can have).
 
@@ -39,10 +43,12 @@ state = {}  # service -> its own request and fault counts
 counts = {"requests": 0, "by_kind": {k: 0 for k in KINDS}, "by_service": {}}
 
 
-def service_of(target):
+def service_of(target, path):
     for prefix, name in (("Kinesis_", "kinesis"), ("DynamoDB_", "dynamodb"), ("AWSGlue.", "glue")):
         if target.startswith(prefix):
             return name
+    if not target and path.startswith("/v1/"):
+        return "rest"
     return "s3" if not target else "other"
 
 
@@ -72,6 +78,10 @@ def error_answer(service, kind):
         body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>" \
                f"<Message>injected by aws_faults.py</Message><RequestId>fault</RequestId></Error>"
         return status, [("Content-Type", "application/xml")], body.encode()
+    if service == "rest":
+        code, status = ("InternalServerError", 500) if kind == "server_error" else ("ServiceUnavailableException", 503)
+        body = json.dumps({"error": {"message": "injected by aws_faults.py", "type": code, "code": status}})
+        return status, [("Content-Type", "application/json")], body.encode()
     if kind == "server_error":
         code = {"dynamodb": "InternalServerError", "glue": "InternalServiceException"}.get(service, "InternalFailure")
         status = 500
@@ -140,7 +150,7 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command == "GET" and self.path == "/__faults":
             with lock:
                 return self.answer(200, [("Content-Type", "application/json")], json.dumps(counts).encode())
-        service = service_of(self.headers.get("X-Amz-Target", ""))
+        service = service_of(self.headers.get("X-Amz-Target", ""), self.path)
         kind = next_fault(service)
         if kind in ("server_error", "throttle"):
             return self.answer(*error_answer(service, kind))
