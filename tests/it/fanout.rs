@@ -46,17 +46,23 @@ fn spawn_efo_standin(extra: &[&str]) -> (Daemon, Vec<u16>) {
     (proxy, ports)
 }
 
+/// A 2-shard stream and its lease table (`floe init` made), and a file of `events` records to
+/// put on it: (stream, lease table, file).
+fn two_shard_stream(lake: &Lake, tag: &str, events: u64) -> (String, String, String) {
+    let stream = format!("floe-{tag}-{}", std::process::id());
+    let table = format!("floe-{tag}-leases-{}", std::process::id());
+    let file = lake.dir.path().join("records.ndjson");
+    std::fs::write(&file, (0..events).map(|i| format!("{{\"n\":{i}}}\n")).collect::<String>()).unwrap();
+    tool(&["create", &stream, "2"]);
+    assert_success(&worker(lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
+    (stream, table, file.to_str().unwrap().to_string())
+}
+
 #[test]
 fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     const EVENTS: u64 = 12_000;
     let lake = Lake::new();
-    let stream = format!("floe-efo-{}", std::process::id());
-    let table = format!("floe-efo-leases-{}", std::process::id());
-    let file = lake.dir.path().join("records.ndjson");
-    std::fs::write(&file, (0..EVENTS).map(|i| format!("{{\"n\":{i}}}\n")).collect::<String>()).unwrap();
-    let file = file.to_str().unwrap().to_string();
-    tool(&["create", &stream, "2"]);
-    assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
+    let (stream, table, file) = two_shard_stream(&lake, "efo", EVENTS);
     let (_proxy, proxy_port) = start_efo_standin();
     let through_efo = format!("http://127.0.0.1:{proxy_port}");
     // bronze on S3 (the moto stand-in), addressed through the standard per-service endpoint
@@ -145,13 +151,7 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
 fn fan_out_over_tls_and_http2_reads_every_record_once() {
     const EVENTS: u64 = 4_000;
     let lake = Lake::new();
-    let stream = format!("floe-efo-h2-{}", std::process::id());
-    let table = format!("floe-efo-h2-leases-{}", std::process::id());
-    let file = lake.dir.path().join("records.ndjson");
-    std::fs::write(&file, (0..EVENTS).map(|i| format!("{{\"n\":{i}}}\n")).collect::<String>()).unwrap();
-    let file = file.to_str().unwrap().to_string();
-    tool(&["create", &stream, "2"]);
-    assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
+    let (stream, table, file) = two_shard_stream(&lake, "efo-h2", EVENTS);
     let certs = lake.dir.path().join("tls");
     let (_proxy, ports) = spawn_efo_standin(&["--tls", certs.to_str().unwrap()]);
     let (tls_port, stats_port) = (ports[0], ports[1]);
