@@ -1,6 +1,6 @@
-//! The bad-input matrix in one run: every kind of broken record, JSON and Snowplow enriched TSV,
-//! and a corrupt KPL aggregate, put on one Kinesis stream that a running daemon loads into both
-//! tables at once. Each record ends in exactly one outcome per table — a row, or a bad row with
+//! The bad-input matrix in one run: every kind of broken record, JSON and Snowplow enriched TSV
+//! (data-contract violations included, against tests/iglu/local), and a corrupt KPL aggregate,
+//! put on one Kinesis stream that a running daemon loads into both tables at once. Each record ends in exactly one outcome per table — a row, or a bad row with
 //! its reason — nothing panics, and the daemon keeps loading afterwards.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::kinesis::{floe_on, sigterm, tool};
 use crate::ops::{Daemon, free_port, get, metric_sum, wait_for};
+use floe::model::snowplow::atomic_index;
+
 use crate::support::{Lake, enriched_line};
 
 const VALID: &str = r#"{"event_id":"7d7e3d1c-5bb0-4a53-9a39-1e0b5e0c0a01","collector_tstamp":"2026-11-20T10:00:00.123Z","event":"page_view","platform":"web","custom":{"a":1}}"#;
@@ -30,8 +32,24 @@ fn tsv(line: String, reason: Option<&'static str>) -> Case {
     Case { data: line.into_bytes(), events: Some(""), snowplow: reason }
 }
 
+/// A generated enriched page view without self-describing fields (their schemas are not in the
+/// test repository; the contract cases set their own).
+fn plain_base(lake: &Lake, seed: u64) -> Vec<String> {
+    let mut base = lake.enriched_base(seed);
+    for field in ["contexts", "unstruct_event", "derived_contexts"] {
+        base[atomic_index(field).unwrap()] = String::new();
+    }
+    base
+}
+
+fn unstruct(schema: &str, data: &str) -> String {
+    let ue = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0";
+    format!(r#"{{"schema":"{ue}","data":{{"schema":"{schema}","data":{data}}}}}"#)
+}
+
 fn cases(lake: &Lake) -> Vec<Case> {
-    let base = lake.enriched_base(5);
+    let base = plain_base(lake, 5);
+    let cart = "iglu:com.example/add_to_cart/jsonschema/1-0-0";
     let id = "c6ef3124-b53a-4b13-a233-0088f79dcbcb";
     let short: Vec<String> = base[..base.len() - 1].to_vec();
     let mut corrupt_kpl = KPL_MAGIC.to_vec();
@@ -64,6 +82,22 @@ fn cases(lake: &Lake) -> Vec<Case> {
             Some("invalid_number"),
         ),
         tsv(enriched_line(&base, "not-a-uuid", &[]), Some("invalid_uuid")),
+        tsv(
+            enriched_line(
+                &base,
+                "2f0e0d0c-0b0a-4908-8706-050403020100",
+                &[("unstruct_event", unstruct(cart, r#"{"sku":"S","quantity":"two"}"#))],
+            ),
+            Some("schema_violation"),
+        ),
+        tsv(
+            enriched_line(
+                &base,
+                "3f0e0d0c-0b0a-4908-8706-050403020100",
+                &[("unstruct_event", unstruct("iglu:com.example/wishlist/jsonschema/1-0-0", "{}"))],
+            ),
+            Some("schema_not_found"),
+        ),
         Case { data: corrupt_kpl, events: Some("corrupt_kpl_aggregate"), snowplow: Some("corrupt_kpl_aggregate") },
     ]
 }
@@ -91,6 +125,14 @@ fn every_kind_of_bad_record_in_one_run_is_one_bad_row_per_table_and_the_daemon_g
         out["records"].as_array().unwrap().iter().map(|r| r[1].as_str().unwrap().to_string()).collect::<Vec<_>>()
     };
     let seqs = put(&cases);
+    let resolver = lake.dir.path().join("resolver.json");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iglu/local");
+    let config = serde_json::json!({
+        "schema": "iglu:com.snowplowanalytics.iglu/resolver-config/jsonschema/1-0-2",
+        "data": {"cacheSize": 500, "repositories": [{"name": "shop contracts", "priority": 1,
+            "vendorPrefixes": ["com.example"], "connection": {"embedded": {"path": repo}}}]}
+    });
+    std::fs::write(&resolver, config.to_string()).unwrap();
     let port = free_port();
     let log = std::fs::File::create(lake.dir.path().join("matrix.log")).unwrap();
     let mut daemon = Daemon(
@@ -98,6 +140,7 @@ fn every_kind_of_bad_record_in_one_run_is_one_bad_row_per_table_and_the_daemon_g
             .args(["run"])
             .env("FLOE_SILVER_TABLES", "events,snowplow_events")
             .env("FLOE_SILVER_MAX_RECORD_BYTES", "64KiB")
+            .env("FLOE_SILVER_IGLU_RESOLVER", &resolver)
             .env("FLOE_METRICS_PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(log)
@@ -128,7 +171,7 @@ fn every_kind_of_bad_record_in_one_run_is_one_bad_row_per_table_and_the_daemon_g
     assert!(!log.contains("panicked"), "{log}");
 
     // still running, still loading: one more good record of each format
-    let base = lake.enriched_base(6);
+    let base = plain_base(&lake, 6);
     let more = [
         json(VALID.replace("7d7e3d1c-5bb0-4a53-9a39-1e0b5e0c0a01", "7d7e3d1c-5bb0-4a53-9a39-1e0b5e0c0a02"), None),
         tsv(enriched_line(&base, "d6ef3124-b53a-4b13-a233-0088f79dcbcb", &[]), None),
