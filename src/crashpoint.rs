@@ -3,8 +3,13 @@
 //! prove recovery from the exact moments that matter (between an object and its checkpoint,
 //! between the two commits of a silver batch) instead of hoping a random kill lands there.
 
+/// A GetRecords answer with records received, nothing done with them yet (they are read again).
+pub const SOURCE_AFTER_GET_RECORDS: &str = "source-after-get-records";
 /// Object written, checkpoint not yet saved.
 pub const BRONZE_AFTER_PUT: &str = "bronze-after-put";
+/// In the middle of a silver round's writes: its bad rows written to their open files, its
+/// rows not yet.
+pub const SILVER_MID_WRITE: &str = "silver-mid-write";
 /// A silver batch's data files written (both tables), nothing committed yet.
 pub const SILVER_BEFORE_COMMIT: &str = "silver-before-commit";
 /// Bad-rows table committed, the table not yet.
@@ -22,8 +27,10 @@ pub const COMPACT_BEFORE_COMMIT: &str = "compact-before-commit";
 pub const BRONZE_AFTER_FENCE: &str = "bronze-after-fence";
 
 /// Every point, for the crash loop (tests/it/torture.rs) to take in turn.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 8] = [
+    SOURCE_AFTER_GET_RECORDS,
     BRONZE_AFTER_PUT,
+    SILVER_MID_WRITE,
     SILVER_BEFORE_COMMIT,
     SILVER_AFTER_BAD_COMMIT,
     GLUE_AFTER_UPDATE_TABLE,

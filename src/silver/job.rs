@@ -173,6 +173,7 @@ impl SilverJob {
         drop(state);
         phases.lap("split");
         pending.bad.write(std::slice::from_ref(&split.bad)).await?;
+        crate::crashpoint::hit(crate::crashpoint::SILVER_MID_WRITE);
         pending.good.write(&split.good).await?;
         phases.lap("write");
         pending.add(RoundOutcome {

@@ -1,6 +1,7 @@
 //! The crash loop: a Kinesis → S3 bronze → Glue silver run with DynamoDB leases, killed again and
-//! again — at each of floe's crash points in turn (`floe::crashpoint::ALL`: between a bronze put
-//! and its checkpoint, after a batch's data files, between the bad-rows and the table commit,
+//! again — at each of floe's crash points in turn (`floe::crashpoint::ALL`: right after a
+//! GetRecords answer, between a bronze put and its checkpoint, in the middle of a silver round's
+//! writes, after a batch's data files, between the bad-rows and the table commit,
 //! after Glue applied an `UpdateTable`, after both commits, inside a compaction) and by SIGKILL at
 //! random moments — restarted, and left to finish. At the end silver equals the truth: every
 //! valid event once, every malformed record one bad row, bronze every record once.

@@ -56,6 +56,9 @@ pub async fn poll_shard(read: ShardRead) -> Result<ShardOutcome> {
             }
         };
         backoff.reset();
+        if !page.records.is_empty() {
+            crate::crashpoint::hit(crate::crashpoint::SOURCE_AFTER_GET_RECORDS);
+        }
         let bytes: u64 = page.records.iter().map(|r| r.data.len() as u64).sum();
         next_call = Instant::now() + MIN_CALL_GAP.max(Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC));
         let handed = hand_over(&shard, page, &mut last, opts.stop_when_caught_up, &tx, &opts.activity).await;
