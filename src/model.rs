@@ -8,8 +8,10 @@ use std::fmt;
 use crate::error::{Error, Result};
 
 mod frontier;
+mod reach;
 pub mod snowplow;
 pub use frontier::{FRONTIER_PREFIX, Frontier, Hour};
+pub use reach::SilverReach;
 
 /// A shard of the source stream (a Kinesis shard id, or a spool file's stem). Only characters that
 /// are safe in an object key and a snapshot-summary property name are accepted.
@@ -186,6 +188,9 @@ pub const LEASE_EPOCH_PREFIX: &str = "floe.lease-epoch.";
 /// Snapshot-summary property every floe commit writes beside its full watermark map: reading
 /// progress stops at the newest snapshot that has it (one snapshot, not the whole ancestry).
 pub const PROGRESS_MARKER: &str = "floe.progress";
+/// Snapshot summary key prefix: `floe.silver-worker.<shard> = <worker id>`, the worker whose
+/// silver last committed the shard (with leases; ADR 0018).
+pub const WORKER_PREFIX: &str = "floe.silver-worker.";
 
 impl std::str::FromStr for Position {
     type Err = Error;

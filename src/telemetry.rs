@@ -31,6 +31,9 @@ pub mod names {
     pub const SUBSCRIPTIONS: &str = "floe_source_subscriptions_total";
     pub const DEDUP_IDS: &str = "floe_dedup_ids";
     pub const DEDUP_MEMORY: &str = "floe_dedup_memory_bytes";
+    pub const SILVER_DECODED: &str = "floe_silver_records_decoded_total";
+    pub const SILVER_REBASES: &str = "floe_silver_commit_rebases_total";
+    pub const SILVER_BATCH_CONFLICTS: &str = "floe_silver_batch_conflicts_total";
 }
 
 /// Install the Prometheus recorder and describe every metric. Returns the handle that renders
@@ -72,6 +75,18 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     describe_gauge!(DEDUP_IDS, "Committed ids the dedup state holds, per table and tier (memory, disk)");
     describe_gauge!(DEDUP_MEMORY, "Memory the dedup state holds (hash table, filters and indexes), per table");
     describe_counter!(
+        SILVER_DECODED,
+        "Bronze records this worker's silver read past the watermark, per shard (with leases, the shards it holds)"
+    );
+    describe_counter!(
+        SILVER_REBASES,
+        "Commits that landed on a head another writer had moved (re-checked and re-applied), per table"
+    );
+    describe_counter!(
+        SILVER_BATCH_CONFLICTS,
+        "Silver batches given up because a shard of theirs moved under them (read again), per table"
+    );
+    describe_counter!(
         SUBSCRIPTIONS,
         "Enhanced fan-out subscriptions opened (the service ends each after 5 minutes), per shard"
     );
@@ -98,6 +113,27 @@ pub fn record_dedup_state(table: &str, in_memory: u64, on_disk: u64, memory_byte
         metrics::gauge!(names::DEDUP_IDS, "table" => table.to_string(), "tier" => tier).set(n as f64);
     }
     metrics::gauge!(names::DEDUP_MEMORY, "table" => table.to_string()).set(memory_bytes as f64);
+}
+
+/// The records a silver round read, counted per shard (which worker decoded which bronze).
+pub fn record_silver_decoded(positions: &[(crate::model::ShardId, crate::model::Position)]) {
+    let mut per: BTreeMap<&str, u64> = BTreeMap::new();
+    for (s, _) in positions {
+        *per.entry(s.as_str()).or_default() += 1;
+    }
+    for (shard, n) in per {
+        metrics::counter!(names::SILVER_DECODED, "shard" => shard.to_string()).increment(n);
+    }
+}
+
+/// A commit landed after `refusals` compare-and-swap refusals: it was rebased that many times.
+pub fn record_rebase(table: &str, refusals: u64) {
+    metrics::counter!(names::SILVER_REBASES, "table" => table.to_string()).increment(refusals);
+}
+
+/// A silver batch was given up on a conflict (one of its shards moved under it).
+pub fn record_batch_conflict(table: &str) {
+    metrics::counter!(names::SILVER_BATCH_CONFLICTS, "table" => table.to_string()).increment(1);
 }
 
 pub fn record_leases_held(n: usize) {

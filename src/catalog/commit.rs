@@ -12,6 +12,7 @@
 //! [`Change`]; a new commit kind is a new variant and its attempt in [`Committer::attempt`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iceberg::TableIdent;
@@ -24,7 +25,7 @@ use super::pinned::PinnedBase;
 use super::progress::{Progress, progress, progress_properties};
 use super::rewrite::{FileChange, NotStaged};
 use crate::error::{Error, Result};
-use crate::model::{Frontier, PROGRESS_MARKER, Watermarks};
+use crate::model::{Frontier, PROGRESS_MARKER, WORKER_PREFIX, Watermarks};
 
 /// What a commit does to the table's data.
 #[derive(Debug, Clone)]
@@ -63,6 +64,25 @@ pub struct TableCommit {
     pub summary: BTreeMap<String, String>,
     /// Arrival time of the oldest record the commit carries, for the freshness histogram.
     pub oldest_arrival_micros: Option<i64>,
+    /// Checked against each snapshot another writer added since the commit was planned.
+    pub rebase: Option<RebaseGuard>,
+}
+
+/// What a commit must not collide with when it lands on a head other writers moved.
+#[derive(Debug, Clone)]
+pub struct RebaseGuard {
+    /// The snapshot the commit was planned on (`None`: the empty table).
+    pub planned_on: Option<i64>,
+    pub check: Arc<dyn RebaseCheck>,
+}
+
+/// A check of one snapshot another writer added after a commit was planned (silver: that it
+/// adds none of the event ids the commit adds — two workers' batches each holding one copy of
+/// a re-send would otherwise both land; ADR 0018).
+#[async_trait::async_trait]
+pub trait RebaseCheck: Send + Sync + std::fmt::Debug {
+    /// `Some(reason)`: the commit must be planned again.
+    async fn check(&self, table: &Table, snapshot_id: i64) -> Result<Option<String>>;
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -100,6 +120,35 @@ fn find_commit(table: &Table, commit_id: &str) -> Option<i64> {
     None
 }
 
+/// Snapshots followed back from the head to the one a commit was planned on.
+const REBASE_DEPTH: usize = 1000;
+
+/// Run `guard`'s check on each snapshot added since the commit was planned and not checked yet
+/// (a compaction's replace holds the same rows: skipped). `Some(reason)` on a collision, or when
+/// the planned-on snapshot is no longer in the head's recent ancestry (plan again).
+async fn collides(table: &Table, guard: &RebaseGuard, checked: &mut HashSet<i64>) -> Result<Option<String>> {
+    let meta = table.metadata();
+    let mut at = meta.current_snapshot_id();
+    let mut since = Vec::new();
+    for _ in 0..REBASE_DEPTH {
+        if at == guard.planned_on {
+            for id in since.into_iter().rev() {
+                if let Some(why) = guard.check.check(table, id).await? {
+                    return Ok(Some(why));
+                }
+                checked.insert(id);
+            }
+            return Ok(None);
+        }
+        let Some(snapshot) = at.and_then(|id| meta.snapshot_by_id(id)) else { break };
+        if !checked.contains(&snapshot.snapshot_id()) && snapshot.summary().operation != Operation::Replace {
+            since.push(snapshot.snapshot_id());
+        }
+        at = snapshot.parent_snapshot_id();
+    }
+    Ok(Some("the snapshot the batch was planned on is no longer in the table's recent history".into()))
+}
+
 /// How one attempt ended, when it did not commit.
 enum Refused {
     /// The catalog's compare-and-swap refused: the table moved since it was loaded.
@@ -114,11 +163,18 @@ enum Refused {
 #[derive(Debug, Clone)]
 pub struct Committer {
     catalog: FloeCatalog,
+    /// With leases: this worker's id, recorded per shard a commit moves (`floe status`).
+    worker: Option<String>,
 }
 
 impl Committer {
     pub fn new(catalog: FloeCatalog) -> Self {
-        Self { catalog }
+        Self { catalog, worker: None }
+    }
+
+    /// Record `worker` as the last committer of each shard its commits move.
+    pub fn with_worker(self, worker: &str) -> Self {
+        Self { worker: Some(worker.to_string()), ..self }
     }
 
     pub fn catalog(&self) -> &FloeCatalog {
@@ -151,7 +207,10 @@ impl Committer {
     /// double a batch.
     pub async fn commit(&self, commit: TableCommit) -> Result<CommitOutcome> {
         let started = Instant::now();
-        let TableCommit { ident, change, planned_after, ends_at, frontier, summary, oldest_arrival_micros } = commit;
+        let TableCommit { ident, change, planned_after, ends_at, frontier, summary, oldest_arrival_micros, rebase } =
+            commit;
+        // other writers' snapshots found to pass the rebase check (not read again on a later attempt)
+        let mut checked: HashSet<i64> = HashSet::new();
         // Set once an attempt failed without a definite answer (the commit may have landed): from
         // then on the commit's files may be referenced by the table and must not be deleted.
         let mut maybe_committed = false;
@@ -161,6 +220,8 @@ impl Committer {
         let mut backoff = crate::retry::backoff(Duration::from_millis(40), Duration::from_secs(4));
         // in every attempt's summary: an attempt that landed unseen is recognised by it
         let commit_id = uuid::Uuid::new_v4().to_string();
+        // compare-and-swap refusals so far: a commit that lands after some was rebased
+        let mut refusals = 0u64;
         for attempt in 1..=COMMIT_ATTEMPTS {
             let table = self.catalog.load_table(&ident).await?;
             if let Some(&snapshot_id) =
@@ -197,13 +258,25 @@ impl Committer {
                     ),
                 });
             }
+            if let Some(guard) = &rebase
+                && let Some(why) = collides(&table, guard, &mut checked).await?
+            {
+                if !maybe_committed {
+                    delete_files(&table, change.written_files()).await;
+                }
+                return Err(Error::CommitConflict { table: ident.to_string(), message: why });
+            }
             // never move a watermark back: a shard this table already had is kept at its maximum
             let mut props = progress_summary(&now, &ends_at, &frontier);
+            props.extend(worker_summary(&ends_at, self.worker.as_deref()));
             props.extend(summary.clone());
             props.insert(COMMIT_ID.to_string(), commit_id.clone());
             match self.attempt(table, &change, props, &mut unsure_snapshots).await? {
                 Ok(snapshot_id) => {
                     crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
+                    if refusals > 0 {
+                        crate::telemetry::record_rebase(ident.name(), refusals);
+                    }
                     return Ok(CommitOutcome::Committed { snapshot_id });
                 }
                 Err(Refused::Gone(path)) => {
@@ -217,6 +290,7 @@ impl Committer {
                     });
                 }
                 Err(Refused::Moved) => {
+                    refusals += 1;
                     crate::telemetry::record_conflict(&ident.to_string());
                     tracing::debug!(table = %ident, attempt, "commit refused: the table moved; re-checking");
                 }
@@ -297,8 +371,16 @@ pub async fn carry_forward(catalog: &FloeCatalog, table: &Table, operation: &str
 fn progress_summary(now: &Progress, ends_at: &Watermarks, frontier: &Frontier) -> HashMap<String, String> {
     let mut props: HashMap<String, String> = now.watermarks.merged_with(ends_at).to_summary().collect();
     props.extend(now.frontier.merged_with(frontier).to_summary());
+    props.extend(now.workers.iter().map(|(s, w)| (format!("{WORKER_PREFIX}{s}"), w.clone())));
     props.insert(PROGRESS_MARKER.to_string(), "1".to_string());
     props
+}
+
+/// This worker as the last committer of each shard the commit moves (none without a worker id;
+/// the head's entries are carried by [`progress_summary`]).
+fn worker_summary(ends_at: &Watermarks, worker: Option<&str>) -> HashMap<String, String> {
+    let Some(w) = worker else { return HashMap::new() };
+    ends_at.shards().map(|s| (format!("{WORKER_PREFIX}{s}"), w.to_string())).collect()
 }
 
 /// Remove files a commit wrote but will never commit. Failure only leaves an orphan file, which

@@ -8,20 +8,31 @@
 //! the maximum per shard taken, as floe did then. Every floe commit also copies its progress into
 //! the table properties: when another engine's expiry left no marked snapshot, that copy is read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use iceberg::spec::TableMetadataRef;
 use iceberg::table::Table;
 
-use crate::model::{FRONTIER_PREFIX, Frontier, PROGRESS_MARKER, WATERMARK_PREFIX, Watermarks};
+use crate::model::{FRONTIER_PREFIX, Frontier, PROGRESS_MARKER, WATERMARK_PREFIX, WORKER_PREFIX, Watermarks};
 
 /// A table's progress: how far each shard is in it, and where in bronze that was.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     pub watermarks: Watermarks,
     pub frontier: Frontier,
+    /// Per shard, the worker whose silver last committed it (with leases; ADR 0018).
+    pub workers: BTreeMap<String, String>,
     /// Snapshots read to find it (1 on a table floe committed last).
     pub snapshots_read: usize,
+}
+
+/// The worker entries of `props` not already in `into` (the newest snapshot's entry wins).
+fn absorb_workers(into: &mut BTreeMap<String, String>, props: &HashMap<String, String>) {
+    for (k, v) in props {
+        if let Some(shard) = k.strip_prefix(WORKER_PREFIX) {
+            into.entry(shard.to_string()).or_insert_with(|| v.clone());
+        }
+    }
 }
 
 /// The table's progress (see the module docs).
@@ -45,6 +56,7 @@ fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
             tracing::warn!(table, key = %key, value = %value, "ignoring unparseable watermark");
         }
         out.frontier.absorb_summary(props);
+        absorb_workers(&mut out.workers, props);
         if props.contains_key(PROGRESS_MARKER) {
             return out;
         }
@@ -56,6 +68,7 @@ fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
             tracing::warn!(table, key = %key, value = %value, "ignoring unparseable watermark property");
         }
         out.frontier.absorb_summary(properties);
+        absorb_workers(&mut out.workers, properties);
     }
     out
 }
@@ -66,7 +79,12 @@ fn progress_of(meta: &TableMetadataRef, table: &str) -> Progress {
 pub fn progress_properties(summary: &HashMap<String, String>) -> HashMap<String, String> {
     summary
         .iter()
-        .filter(|(k, _)| k.starts_with(WATERMARK_PREFIX) || k.starts_with(FRONTIER_PREFIX) || *k == PROGRESS_MARKER)
+        .filter(|(k, _)| {
+            k.starts_with(WATERMARK_PREFIX)
+                || k.starts_with(FRONTIER_PREFIX)
+                || k.starts_with(WORKER_PREFIX)
+                || *k == PROGRESS_MARKER
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

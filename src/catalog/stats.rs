@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use iceberg::table::Table;
 
 use crate::error::Result;
-use crate::model::{FRONTIER_PREFIX, LEASE_EPOCH_PREFIX, PROGRESS_MARKER, WATERMARK_PREFIX};
+use crate::model::{FRONTIER_PREFIX, LEASE_EPOCH_PREFIX, PROGRESS_MARKER, WATERMARK_PREFIX, WORKER_PREFIX};
 
 /// A data file smaller than this counts as small (compaction would help readers).
 pub const SMALL_FILE_BYTES: u64 = 16 << 20;
@@ -46,6 +46,7 @@ pub fn totals(t: &Table) -> BTreeMap<String, u64> {
             let progress_key = k.starts_with(WATERMARK_PREFIX)
                 || k.starts_with(LEASE_EPOCH_PREFIX)
                 || k.starts_with(FRONTIER_PREFIX)
+                || k.starts_with(WORKER_PREFIX)
                 || k == PROGRESS_MARKER;
             if progress_key || !k.starts_with("floe.") {
                 continue;

@@ -38,6 +38,9 @@ struct Held {
     checkpoint: ShardCheckpoint,
     /// Last time a conditional write proved we still own it.
     confirmed_at: Instant,
+    /// When this worker's silver may start on the shard: a lease stolen from a live worker
+    /// waits a lease duration, time for that worker to notice and commit what it gathered.
+    silver_after: Instant,
 }
 
 /// Time limits of the one-off table set-up calls (create, wait until active).
@@ -200,8 +203,8 @@ impl LeaseTable {
 
     /// Take `lease` if nobody wrote it since we read it (`counter` unchanged): free, expired or
     /// stolen for balance alike. Bumps the epoch, fencing the previous owner. `Ok(false)` when
-    /// another worker got there first.
-    pub async fn take(&self, lease: &Lease) -> Result<bool> {
+    /// another worker got there first. `stolen`: from a live worker (see [`Self::silver_ready`]).
+    pub async fn take(&self, lease: &Lease, stolen: bool) -> Result<bool> {
         let res = self
             .client
             .update_item()
@@ -228,9 +231,11 @@ impl LeaseTable {
                     transient: true,
                 })?;
                 let now = parse_lease(item).map_err(|m| Error::Checkpoint { message: m, transient: false })?;
+                let at = Instant::now();
+                let silver_after = if stolen { at + self.settings.lease_duration } else { at };
                 self.lock().insert(
                     lease.shard.clone(),
-                    Held { epoch: now.epoch, checkpoint: now.checkpoint, confirmed_at: Instant::now() },
+                    Held { epoch: now.epoch, checkpoint: now.checkpoint, confirmed_at: at, silver_after },
                 );
                 crate::telemetry::record_leases_held(self.held_count());
                 Ok(true)
@@ -299,7 +304,23 @@ impl LeaseTable {
     /// Give `shard` up (after SHARD_END, or at shutdown once its writer checkpointed), so
     /// another worker can take it at once instead of waiting for expiry.
     pub async fn release(&self, shard: &ShardId) -> Result<()> {
-        let res = self.owned_update(shard, "SET #c = #c + :one REMOVE #o", Vec::new()).await;
+        self.release_marked(shard, None).await
+    }
+
+    /// Give an ended `shard` up, saying whether this stream's silver still has some of it to
+    /// commit (`true`: a worker running silver takes it to finish that, ADR 0018).
+    pub async fn release_ended(&self, shard: &ShardId, silver_pending: bool) -> Result<()> {
+        self.release_marked(shard, Some(silver_pending)).await
+    }
+
+    async fn release_marked(&self, shard: &ShardId, silver_pending: Option<bool>) -> Result<()> {
+        let (expr, values) = match silver_pending {
+            None => ("SET #c = #c + :one REMOVE #o", Vec::new()),
+            Some(p) => {
+                ("SET #c = #c + :one, #sp = :sp REMOVE #o", vec![("#sp", "silver_pending", AttributeValue::Bool(p))])
+            }
+        };
+        let res = self.owned_update(shard, expr, values).await;
         self.forget(shard);
         match res {
             Ok(_) | Err(Error::LeaseLost { .. }) => Ok(()),
@@ -314,6 +335,12 @@ impl LeaseTable {
 
     pub fn holds(&self, shard: &ShardId) -> bool {
         self.lock().contains_key(shard)
+    }
+
+    /// Whether this worker's silver may work on `shard`: held, and not within the hand-over
+    /// wait of a stolen lease (ADR 0018).
+    pub fn silver_ready(&self, shard: &ShardId) -> bool {
+        self.lock().get(shard).is_some_and(|h| Instant::now() >= h.silver_after)
     }
 
     pub fn held(&self) -> Vec<ShardId> {

@@ -23,6 +23,9 @@ pub struct Lease {
     pub epoch: u64,
     pub checkpoint: ShardCheckpoint,
     pub parents: Vec<ShardId>,
+    /// The shard ended and was given back before this stream's silver had committed all of it
+    /// (a worker stopped): a worker running silver takes it to finish that (ADR 0018).
+    pub silver_pending: bool,
 }
 
 pub(super) fn lost_err(shard: &ShardId, why: &str) -> Error {
@@ -88,6 +91,7 @@ pub(super) fn parse_lease(item: &HashMap<String, AttributeValue>) -> std::result
             updated_at: s("updated_at"),
         },
         parents,
+        silver_pending: item.get("silver_pending").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
     })
 }
 
@@ -118,6 +122,8 @@ mod tests {
         assert_eq!(l.checkpoint.sub_sequence, 3);
         assert!(l.checkpoint.ended);
         assert_eq!(l.parents, vec![ShardId::new("shardId-0").unwrap()]);
+        // written before silver followed the leases: not pending
+        assert!(!l.silver_pending);
     }
 
     #[test]

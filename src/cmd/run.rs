@@ -22,6 +22,7 @@ use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::local::LocalCheckpoints;
 use crate::config::{CheckpointKind, Config, MissingSchemaPolicy, SourceKind};
 use crate::daemon::compaction::AutoCompact;
+use crate::daemon::kinesis::SilverSide;
 use crate::daemon::pipelines::Pipelines;
 use crate::daemon::silver::{LoopControl, SilverLoop};
 use crate::daemon::spool::SpoolSource;
@@ -29,11 +30,13 @@ use crate::daemon::supervise::{Supervision, supervise};
 use crate::error::{Error, Result};
 use crate::http::Readiness;
 use crate::iglu::{Contracts, MissingSchema};
+use crate::model::SilverReach;
 use crate::silver::decode::Decoder;
 use crate::silver::discover::Budget;
 use crate::silver::entities::Entities;
 use crate::silver::job::{DedupMemory, SilverJob, TableJob};
 use crate::silver::pending::CommitPolicy;
+use crate::silver::scope::SilverScope;
 use crate::silver::sql::Transform;
 use crate::source::kinesis::api::KinesisApi;
 use crate::telemetry::{Counters, CountersSnapshot};
@@ -97,6 +100,7 @@ pub fn silver_job(
         budget: Budget { max_objects: cfg.silver.batch_max_objects, max_bytes: cfg.silver.batch_max_bytes },
         horizon_hours: (cfg.silver.discovery_horizon.as_secs() / 3600).max(1) as i64,
         sweep_interval: Some(cfg.silver.sweep_interval).filter(|d| !d.is_zero()),
+        scope: SilverScope::All,
     })
 }
 
@@ -115,24 +119,46 @@ pub async fn run(
     store.probe().await?;
     let (idle_tx, idle_rx) = watch::channel(!opts.bronze);
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+    let checkpoints = match opts.bronze {
+        true => Some(open_checkpoints(cfg, sdk.as_ref()).await?),
+        false => None,
+    };
+    // With leases, silver beside bronze works on the shards this worker holds (ADR 0018).
+    let leased = match &checkpoints {
+        Some(Checkpoints::Leased(t)) if opts.silver && cfg.source.kind == SourceKind::Kinesis => Some(t.clone()),
+        _ => None,
+    };
+    let mut silver_side = None;
     if opts.silver {
         let (catalog, tables, _) = super::open::open_tables_with(cfg, sdk.as_ref()).await?;
         if let Some(r) = readiness.clone() {
             let probe = tables.iter().map(|t| t.ident.clone()).collect::<Vec<_>>();
             tokio::spawn(crate::daemon::readiness::watch_catalog(catalog.clone(), probe, r, cancel.clone()));
         }
-        let job = silver_job(cfg, &catalog, store.clone(), tables)?;
+        let mut job = silver_job(cfg, &catalog, store.clone(), tables)?;
         let policy = CommitPolicy { interval: cfg.silver.commit_interval, max_bytes: cfg.silver.commit_max_bytes };
         let compaction = AutoCompact::new(&cfg.compaction, job.tables.len());
-        let silver =
-            SilverLoop { job, committer: Committer::new(catalog), counters: counters.clone(), policy, compaction };
+        let mut committer = Committer::new(catalog);
+        let mut reach = None;
+        if let Some(t) = &leased {
+            job.scope = SilverScope::Leased(t.clone());
+            committer = committer.with_worker(t.worker_id());
+            let r = SilverReach::new(job.tables.len());
+            silver_side = Some(SilverSide { reach: r.clone(), stopped: CancellationToken::new() });
+            reach = Some(r);
+        }
+        let stopped = silver_side.as_ref().map(|s| s.stopped.clone().drop_guard());
+        let silver = SilverLoop { job, committer, counters: counters.clone(), policy, compaction, reach };
         let ctl = LoopControl {
             cancel: cancel.clone(),
             sources_idle: idle_rx,
             until_idle: opts.until_idle,
             interval: cfg.silver.interval,
         };
-        tasks.spawn(async move { silver.run(ctl).await });
+        tasks.spawn(async move {
+            let _stopped = stopped;
+            silver.run(ctl).await
+        });
     } else if let Some(r) = &readiness {
         r.set(None); // bronze alone does not use the catalog
     }
@@ -140,7 +166,7 @@ pub async fn run(
         let pipelines = Pipelines {
             cfg: cfg.clone(),
             store,
-            checkpoints: open_checkpoints(cfg, sdk.as_ref()).await?,
+            checkpoints: checkpoints.ok_or_else(|| Error::invalid("bronze runs without its checkpoint store"))?,
             counters: counters.clone(),
             cancel: cancel.clone(),
             until_idle: opts.until_idle,
@@ -158,7 +184,7 @@ pub async fn run(
         let readiness = readiness.clone();
         tasks.spawn(async move {
             match kinesis {
-                Some(api) => crate::daemon::kinesis::run(pipelines, api, &sup, readiness).await,
+                Some(api) => crate::daemon::kinesis::run(pipelines, api, &sup, readiness, silver_side).await,
                 None => supervise(&mut SpoolSource { pipelines }, &sup).await,
             }
         });

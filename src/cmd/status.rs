@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::bronze::store::BronzeStore;
-use crate::catalog::progress::watermarks;
+use crate::catalog::progress::progress;
 use crate::catalog::stats::{file_stats, totals};
 use crate::checkpoint::ShardCheckpoint;
 use crate::checkpoint::dynamodb::LeaseTable;
@@ -29,6 +29,8 @@ pub struct ShardStatus {
     /// The bronze object that made the checkpoint durable.
     pub last_object: Option<String>,
     pub watermark: Option<String>,
+    /// The worker whose silver last committed the shard (with leases; `None`: not recorded).
+    pub silver_worker: Option<String>,
     pub backlog_objects: u64,
     pub backlog_bytes: u64,
 }
@@ -60,10 +62,15 @@ pub async fn status(cfg: &Config) -> Result<Status> {
     let objects = BronzeStore::open(&cfg.bronze.location, &s3)?.list(&cfg.source.stream).await?;
     let mut table_status = Vec::new();
     let mut lowest: Option<Watermarks> = None;
+    let mut silver_workers = BTreeMap::new();
     for m in &tables {
         for ident in [&m.ident, &m.bad_ident] {
             let t = catalog.load_table(ident).await?;
-            let w = watermarks(&t);
+            let p = progress(&t);
+            if ident == &m.ident {
+                silver_workers.extend(p.workers);
+            }
+            let w = p.watermarks;
             lowest = Some(match lowest {
                 None => w,
                 Some(l) => l.lower_of(&w),
@@ -106,6 +113,7 @@ pub async fn status(cfg: &Config) -> Result<Status> {
                 ended: cp.is_some_and(|c| c.ended),
                 last_object: cp.and_then(|c| c.last_object.clone()),
                 watermark: w.map(|p| p.to_string()),
+                silver_worker: silver_workers.get(&name).cloned(),
                 backlog_objects: backlog.len() as u64,
                 backlog_bytes: backlog.iter().map(|o| o.size).sum(),
             }
@@ -142,8 +150,8 @@ fn age_secs(rfc3339: &str) -> Option<f64> {
 }
 
 pub fn print(s: &Status) {
-    let headers = ["shard", "owner", "checkpoint", "age s", "ended", "watermark", "backlog", "backlog MB"];
-    let rows: Vec<[String; 8]> = s
+    let headers = ["shard", "owner", "checkpoint", "age s", "ended", "watermark", "silver by", "backlog", "backlog MB"];
+    let rows: Vec<[String; 9]> = s
         .shards
         .iter()
         .map(|sh| {
@@ -154,6 +162,7 @@ pub fn print(s: &Status) {
                 sh.checkpoint_age_secs.map(|a| format!("{a:.0}")).unwrap_or_else(|| "-".into()),
                 if sh.ended { "yes" } else { "no" }.to_string(),
                 sh.watermark.clone().unwrap_or_else(|| "-".into()),
+                sh.silver_worker.clone().unwrap_or_else(|| "-".into()),
                 sh.backlog_objects.to_string(),
                 format!("{:.1}", sh.backlog_bytes as f64 / 1e6),
             ]

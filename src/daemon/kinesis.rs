@@ -13,21 +13,32 @@ use super::resume::start_for;
 use super::supervise::{Round, ShardSource, Supervision, supervise};
 use crate::error::{Error, Result};
 use crate::http::Readiness;
-use crate::model::{ConsumerArn, ShardId};
+use crate::model::{ConsumerArn, ShardId, SilverReach};
 use crate::source::activity::ShardActivity;
 use crate::source::kinesis::api::{FailureKind, KinesisApi};
 use crate::source::kinesis::coordinator::{Coordinator, ShardTokens, renew_leases};
 use crate::source::kinesis::handover::{ReadOptions, ShardOutcome};
 
+/// This process's silver, when it runs beside bronze with leases (ADR 0018).
+pub struct SilverSide {
+    /// How far it has committed each shard: ended leases wait for it.
+    pub reach: Arc<SilverReach>,
+    /// Cancelled when the silver loop has stopped: the leases its scope rests on are kept
+    /// (and renewed) until then.
+    pub stopped: CancellationToken,
+}
+
 /// Run the Kinesis side of bronze until `sup` says stop: leases renewed in the background,
-/// readiness kept up to date, every lease handed back at the end whatever the exit.
+/// readiness kept up to date, every lease handed back at the end whatever the exit (once
+/// `silver`, if any, has stopped).
 pub async fn run(
     pipelines: Pipelines,
     api: KinesisApi,
     sup: &Supervision,
     readiness: Option<Arc<Readiness>>,
+    silver: Option<SilverSide>,
 ) -> Result<()> {
-    let coordinator = Coordinator::new(&pipelines.checkpoints);
+    let coordinator = Coordinator::new(&pipelines.checkpoints, silver.as_ref().map(|s| s.reach.clone()));
     let activity = ShardActivity::default();
     let leases = coordinator.leases().cloned();
     let tokens = ShardTokens::default();
@@ -57,16 +68,28 @@ pub async fn run(
             };
             let mut source = KinesisSource { pipelines, api, opts, coordinator, tokens, caught_up: HashSet::new() };
             let res = supervise(&mut source, sup).await;
+            wait_for_silver(silver.as_ref()).await;
             source.coordinator.release_all().await;
             res
         }
         Err(e) => {
+            wait_for_silver(silver.as_ref()).await;
             coordinator.release_all().await;
             Err(e)
         }
     };
     stop_background.cancel();
     res
+}
+
+/// Silver plans over the leases this worker holds: they are given back only once it stopped.
+async fn wait_for_silver(silver: Option<&SilverSide>) {
+    if let Some(s) = silver {
+        if !s.stopped.is_cancelled() {
+            tracing::info!("bronze stopped; keeping the leases until silver has stopped");
+        }
+        s.stopped.cancelled().await;
+    }
 }
 
 /// With `source.consumer = "efo"`: the registered consumer's ARN (registered now if it is

@@ -16,6 +16,7 @@ use super::compaction::AutoCompact;
 use crate::catalog::Committer;
 use crate::catalog::commit::CommitOutcome;
 use crate::error::{Error, Result};
+use crate::model::SilverReach;
 use crate::silver::batch::BatchReport;
 use crate::silver::job::{SilverJob, TableJob};
 use crate::silver::pending::{CommitPolicy, PendingCommit};
@@ -44,6 +45,8 @@ pub struct SilverLoop {
     pub policy: CommitPolicy,
     /// Compaction between commits (`None`: off).
     pub compaction: Option<AutoCompact>,
+    /// With leases: how far this loop has each shard, for the lease coordinator (ADR 0018).
+    pub reach: Option<Arc<SilverReach>>,
 }
 
 /// What one step of one table did.
@@ -72,7 +75,12 @@ impl SilverLoop {
                         progressed |= matches!(step, Step::Round);
                         // drained or stopping: commit what is gathered now rather than wait
                         let flush = matches!(step, Step::Idle) && (stopping || (ctl.until_idle && idle_before));
-                        let due = slot.as_ref().is_some_and(|p| p.is_due(&self.policy) || (flush && !p.is_empty()));
+                        // a shard whose lease went elsewhere: commit what is gathered of it now,
+                        // before its new holder's silver reaches the same range
+                        let handed_over = |p: &PendingCommit| p.shards().any(|s| self.job.scope.lost(s));
+                        let due = slot
+                            .as_ref()
+                            .is_some_and(|p| p.is_due(&self.policy) || ((flush || handed_over(p)) && !p.is_empty()));
                         if due { self.commit(t, slot).await.map(|_| ()) } else { Ok(()) }
                     }
                     Err(e) => Err(e),
@@ -108,6 +116,7 @@ impl SilverLoop {
                 Some(e) if e.is_retryable() => {
                     if let Error::CommitConflict { table, .. } = &e {
                         crate::telemetry::record_conflict(table);
+                        crate::telemetry::record_batch_conflict(table);
                     }
                     let wait = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "silver batch failed; retrying");
@@ -154,6 +163,9 @@ impl SilverLoop {
             let bad = catalog.load_table(&t.managed.bad_ident).await?;
             let started = std::time::Instant::now();
             let opened = self.job.open(good, bad)?;
+            if let Some(reach) = &self.reach {
+                reach.publish(&t.managed.def.name, &opened.after_good().lower_of(&opened.after_bad()));
+            }
             tracing::debug!(
                 table = %t.managed.def.name,
                 progress_us = started.elapsed().as_micros() as u64,
@@ -170,7 +182,9 @@ impl SilverLoop {
     async fn commit(&self, t: &TableJob, slot: &mut Option<PendingCommit>) -> Result<Option<BatchReport>> {
         let Some(pending) = slot.take() else { return Ok(None) };
         let batch = pending.finish(&t.managed).await?;
+        let ends = batch.commits.last().map(|c| c.ends_at.clone()).unwrap_or_default();
         crate::crashpoint::hit(crate::crashpoint::SILVER_BEFORE_COMMIT);
+        crate::crashpoint::pause(crate::crashpoint::SILVER_BEFORE_COMMIT);
         let n = batch.commits.len();
         let started = std::time::Instant::now();
         let outcomes = self
@@ -184,6 +198,9 @@ impl SilverLoop {
             })
             .await?;
         let r = batch.report;
+        if let Some(reach) = &self.reach {
+            reach.publish(&t.managed.def.name, &ends);
+        }
         // The table's commit (the last) carries the batch's accounting.
         match outcomes.last() {
             Some(CommitOutcome::Committed { snapshot_id }) => {

@@ -274,6 +274,7 @@ pub async fn backfill(
                 frontier: Frontier::new(),
                 summary: summary(n),
                 oldest_arrival_micros: None,
+                rebase: None,
             }
         };
     let (remove_good, remove_bad) = match replaced {

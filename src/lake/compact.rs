@@ -218,6 +218,7 @@ pub async fn compact(
         frontier: Frontier::new(),
         summary,
         oldest_arrival_micros: None,
+        rebase: None,
     };
     crate::crashpoint::hit(crate::crashpoint::COMPACT_BEFORE_COMMIT);
     match committer.commit(commit).await? {

@@ -230,6 +230,7 @@ pub async fn forget_rows(
             ("floe.forgotten-rows".to_string(), out.rows_removed.to_string()),
         ]),
         oldest_arrival_micros: None,
+        rebase: None,
     };
     if let crate::catalog::commit::CommitOutcome::Committed { snapshot_id } = committer.commit(commit).await? {
         out.snapshot_id = Some(snapshot_id);
@@ -252,6 +253,7 @@ pub async fn purge_history(committer: &Committer, table: &Table, out: &mut Table
         frontier: Frontier::new(),
         summary: BTreeMap::from([("floe.operation".to_string(), "forget-manifests".to_string())]),
         oldest_arrival_micros: None,
+        rebase: None,
     };
     committer.commit(cleanup).await?;
     let second = expire(committer.catalog(), ident, opts, false, &ProgressBar::hidden()).await?;

@@ -21,6 +21,7 @@ use super::discover::{self, Budget};
 use super::entities::Entities;
 use super::pending::{PendingCommit, RoundOutcome};
 use super::read::read;
+use super::scope::SilverScope;
 use super::sql::Transform;
 use super::transform::{self, Needs};
 use crate::bronze::encode::col;
@@ -80,6 +81,8 @@ pub struct SilverJob {
     /// can place: a new shard whose records are older than every active shard's (a spool file
     /// with an old modification time). `None`: only at start.
     pub sweep_interval: Option<Duration>,
+    /// The shards this worker's silver reads (with leases, those it holds: ADR 0018).
+    pub scope: SilverScope,
 }
 
 impl SilverJob {
@@ -111,6 +114,7 @@ impl SilverJob {
             }
         }
         let read = read(&self.store, planned, &low).await?;
+        crate::telemetry::record_silver_decoded(&read.positions);
         phases.lap("read");
         let needs = Needs {
             table: read.positions.iter().map(|(s, p)| wm_good.is_past(s, p)).collect(),
@@ -218,7 +222,8 @@ impl SilverJob {
         let start = if sweep { None } else { discover::listing_start(frontier, self.horizon_hours) };
         let listing = self.store.list_from(&self.stream, start).await?;
         let mut requests = listing.requests;
-        let plan = discover::plan(listing.objects, after, frontier, start, self.horizon_hours, self.budget);
+        let plan =
+            discover::plan(self.in_scope(listing.objects), after, frontier, start, self.horizon_hours, self.budget);
         if plan.blocked.is_empty() || start.is_none() {
             return Ok((plan.objects, requests));
         }
@@ -230,8 +235,17 @@ impl SilverJob {
         );
         let listing = self.store.list_from(&self.stream, wider).await?;
         requests += listing.requests;
-        let plan = discover::plan(listing.objects, after, frontier, wider, self.horizon_hours, self.budget);
+        let plan =
+            discover::plan(self.in_scope(listing.objects), after, frontier, wider, self.horizon_hours, self.budget);
         Ok((plan.objects, requests))
+    }
+
+    /// The listed objects of the shards this worker's silver works on.
+    fn in_scope(&self, mut objects: Vec<BronzeObject>) -> Vec<BronzeObject> {
+        if !matches!(self.scope, SilverScope::All) {
+            objects.retain(|o| self.scope.covers(&o.key.shard));
+        }
+        objects
     }
 }
 

@@ -10,14 +10,16 @@
 //! as they are written (a failed commit resets it).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iceberg::table::Table;
 
 use super::batch::{BatchReport, SilverBatch};
+use super::dedup_rebase::NoIdTwice;
 use super::seen::Id;
 use super::table_files::TableFiles;
-use crate::catalog::commit::{Change, TableCommit};
+use crate::catalog::commit::{Change, RebaseGuard, TableCommit};
 use crate::catalog::progress::progress;
 use crate::catalog::setup::ManagedTable;
 use crate::error::Result;
@@ -60,6 +62,9 @@ pub struct PendingCommit {
     pub frontier_base: Frontier,
     /// Snapshots read to find the progress (1 when floe committed last; for the benchmarks).
     pub progress_snapshots: usize,
+    /// The table's snapshot when the commit was opened (what another writer's commits are
+    /// checked from, `dedup_rebase.rs`).
+    planned_on: Option<i64>,
     opened: Instant,
     rounds: usize,
     acc: RoundOutcome,
@@ -72,6 +77,7 @@ impl PendingCommit {
         Ok(Self {
             frontier_base: p_good.frontier.lower_of(&p_bad.frontier),
             progress_snapshots: p_good.snapshots_read.max(p_bad.snapshots_read),
+            planned_on: good.metadata().current_snapshot_id(),
             wm_good: p_good.watermarks,
             wm_bad: p_bad.watermarks,
             good: TableFiles::new(good)?,
@@ -109,6 +115,11 @@ impl PendingCommit {
     /// Where bronze was read up to, gathered rounds included.
     pub fn frontier(&self) -> Frontier {
         self.frontier_base.merged_with(&self.acc.frontier)
+    }
+
+    /// The shards the gathered rounds hold records of.
+    pub fn shards(&self) -> impl Iterator<Item = &ShardId> {
+        self.acc.ends.shards()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -173,7 +184,12 @@ impl PendingCommit {
             frontier: a.frontier.clone(),
             summary: bad_summary,
             oldest_arrival_micros: None,
+            rebase: None,
         };
+        let rebase = m.def.dedup.clone().map(|def| RebaseGuard {
+            planned_on: self.planned_on,
+            check: Arc::new(NoIdTwice::new(def, a.new_ids.iter().map(|(id, _)| *id))),
+        });
         let mut summary = BTreeMap::from([
             ("floe.records-in".to_string(), a.records_in.to_string()),
             ("floe.rows".to_string(), a.rows.to_string()),
@@ -192,6 +208,7 @@ impl PendingCommit {
             frontier: a.frontier.clone(),
             summary,
             oldest_arrival_micros: a.oldest_arrival,
+            rebase,
         };
         let report = BatchReport {
             table: m.def.name.clone(),

@@ -24,6 +24,7 @@ fn batch(ident: &iceberg::TableIdent, after: &[(&str, u64)], ends: &[(&str, u64)
         frontier: Frontier::new(),
         summary: BTreeMap::new(),
         oldest_arrival_micros: None,
+        rebase: None,
     }
 }
 

@@ -92,6 +92,51 @@ fn a_resend_of_a_row_another_writer_committed_is_dropped() {
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);
 }
 
+/// Two writers each about to commit one copy of the same event (with silver split by shard,
+/// two workers' batches): floe is frozen with its batch written, the other writer commits the
+/// event, floe resumes — its commit lands on the moved head only after checking the ids that
+/// snapshot added, finds the event, and deduplicates again instead of committing it twice.
+#[test]
+fn a_batch_holding_an_event_another_writer_committed_meanwhile_is_deduplicated_again() {
+    let lake = Lake::new();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // the tables exist, and floe's dedup state has something loaded
+    spool_file(&lake, "a.ndjson", &[event(1, &ts)]);
+    lake.run_ok(&["run", "--until-idle"]);
+    spool_file(&lake, "b.ndjson", &[event(7, &ts), event(8, &ts)]);
+    let (log, stdout) = (lake.dir.path().join("paused.log"), lake.dir.path().join("paused.json"));
+    let mut floe = Daemon(
+        lake.floe()
+            .args(["run", "--until-idle", "--json"])
+            .env("FLOE_TEST_PAUSE_AT", "silver-before-commit")
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn floe"),
+    );
+    wait_for("floe to stop before its commit", Duration::from_secs(60), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("pause point silver-before-commit reached")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (db, wh) = (lake.catalog_db(), lake.warehouse());
+    let out = reader_with(
+        "pyiceberg_append_sql.py",
+        &[db.to_str().unwrap(), wh.to_str().unwrap(), ts.as_str(), uuid(7).as_str()],
+    );
+    assert!(out["snapshot_id"].as_i64().is_some(), "{out}");
+    let cont = std::process::Command::new("kill").args(["-CONT", &floe.0.id().to_string()]).status().unwrap();
+    assert!(cont.success());
+    let status = floe.0.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("event id(s) this batch adds"), "the commit was checked against the other writer's:\n{text}");
+    let summary: Value = serde_json::from_slice(&std::fs::read(&stdout).unwrap()).unwrap();
+    assert_eq!(summary["counters"]["dedup_drops"].as_u64(), Some(1), "{summary}");
+    assert_eq!(ids_of(&lake, 7), 1, "event 7 is in the table once");
+    assert_eq!(ids_of(&lake, 8), 1);
+    assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);
+}
+
 #[test]
 fn bronze_older_than_every_frontier_is_found_by_the_sweep() {
     let lake = Lake::new();

@@ -2,6 +2,10 @@
 //! shard), or with DynamoDB leases shared by several workers (make sure every listed shard has
 //! a lease, read the table, take what the balancing policy in [`super::lease`] says, renew what
 //! is held, give back what ended). One place for everything a worker does with leases.
+//!
+//! When this worker also runs silver, its silver follows its leases (ADR 0018), so an ended
+//! shard's lease is kept until silver has committed the shard to its end, and an ended lease
+//! given back before that (`silver_pending`) is taken again by a worker running silver.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +20,7 @@ use crate::checkpoint::dynamodb::LeaseTable;
 use crate::checkpoint::{Checkpoints, ShardCheckpoint};
 use crate::error::{Error, Result};
 use crate::model::ShardId;
+use crate::model::SilverReach;
 
 /// What one poll decided.
 #[derive(Default)]
@@ -57,9 +62,10 @@ pub enum Coordinator {
 }
 
 impl Coordinator {
-    pub fn new(checkpoints: &Checkpoints) -> Self {
+    /// `silver`: how far this process's silver has the shards, when it runs silver.
+    pub fn new(checkpoints: &Checkpoints, silver: Option<Arc<SilverReach>>) -> Self {
         match checkpoints {
-            Checkpoints::Leased(t) => Coordinator::Leased(LeaseCoordinator::new(t.clone())),
+            Checkpoints::Leased(t) => Coordinator::Leased(LeaseCoordinator::new(t.clone(), silver)),
             c @ Checkpoints::Local(_) => Coordinator::Alone(c.clone()),
         }
     }
@@ -105,10 +111,9 @@ impl Coordinator {
         match res {
             Ok(outcome) => {
                 if outcome == ShardOutcome::Ended
-                    && let Some(t) = leases
-                    && let Err(e) = t.release(shard).await
+                    && let Coordinator::Leased(l) = self
                 {
-                    tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
+                    l.give_back_ended(shard).await;
                 }
                 Ok(Some(outcome))
             }
@@ -131,11 +136,18 @@ impl Coordinator {
 
     /// Whatever the exit: hand the leases back, so other workers need not wait for expiry.
     pub async fn release_all(&self) {
-        if let Some(t) = self.leases() {
-            for shard in t.held() {
-                if let Err(e) = t.release(&shard).await {
-                    tracing::warn!(shard = %shard, error = %e, "could not release the lease; it will expire");
+        let Coordinator::Leased(l) = self else { return };
+        for shard in l.table.held() {
+            let res = match l.table.checkpoint(&shard).filter(|c| c.ended) {
+                Some(end) => {
+                    let pending =
+                        l.silver.as_ref().is_some_and(|r| !r.has_finished(&shard, end.sequence_number.as_deref()));
+                    l.table.release_ended(&shard, pending).await
                 }
+                None => l.table.release(&shard).await,
+            };
+            if let Err(e) = res {
+                tracing::warn!(shard = %shard, error = %e, "could not release the lease; it will expire");
             }
         }
     }
@@ -147,12 +159,41 @@ pub struct LeaseCoordinator {
     tracker: ExpiryTracker,
     /// Shards known to have a lease row.
     ensured: HashSet<ShardId>,
+    /// This process's silver, when it runs silver: ended leases wait for it.
+    silver: Option<Arc<SilverReach>>,
 }
 
 impl LeaseCoordinator {
-    pub fn new(table: Arc<LeaseTable>) -> Self {
+    pub fn new(table: Arc<LeaseTable>, silver: Option<Arc<SilverReach>>) -> Self {
         let tracker = ExpiryTracker::new(table.lease_duration());
-        Self { table, tracker, ensured: HashSet::new() }
+        Self { table, tracker, ensured: HashSet::new(), silver }
+    }
+
+    /// An ended shard's lease goes back at once unless this worker's silver has yet to commit
+    /// the shard to its end; then it is kept (and renewed) until [`Self::settle_ended`] sees it done.
+    async fn give_back_ended(&self, shard: &ShardId) {
+        let Some(end) = self.table.checkpoint(shard) else { return };
+        if self.silver.as_ref().is_some_and(|r| !r.has_finished(shard, end.sequence_number.as_deref())) {
+            tracing::info!(shard = %shard, "shard ended; its lease is kept until silver has committed all of it");
+            return;
+        }
+        if let Err(e) = self.table.release_ended(shard, false).await {
+            tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
+        }
+    }
+
+    /// Give back the ended leases whose shards silver has now committed to their end.
+    async fn settle_ended(&self) {
+        let Some(reach) = &self.silver else { return };
+        for shard in self.table.held() {
+            let Some(end) = self.table.checkpoint(&shard).filter(|c| c.ended) else { continue };
+            if reach.has_finished(&shard, end.sequence_number.as_deref()) {
+                tracing::info!(shard = %shard, "silver has committed the ended shard; releasing its lease");
+                if let Err(e) = self.table.release_ended(&shard, false).await {
+                    tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
+                }
+            }
+        }
     }
 
     async fn round(
@@ -202,6 +243,23 @@ impl LeaseCoordinator {
             .collect();
         let held: HashSet<ShardId> = t.held().into_iter().chain(active.iter().cloned()).collect();
         let plan = lease::plan(me, &table, &readable, &expired, &held);
+        // ended shards whose silver a stopped worker left unfinished: no reader, silver only
+        let adopt: Vec<ShardId> = match &self.silver {
+            Some(_) => lease::silver_orphans(me, &table, &expired, &held),
+            None => Vec::new(),
+        };
+        for shard in &adopt {
+            let Some(lease) = table.iter().find(|l| &l.shard == shard) else { continue };
+            match t.take(lease, false).await {
+                Ok(true) => {
+                    tracing::info!(shard = %shard, previous_owner = ?lease.owner, "ended lease taken to finish its silver");
+                    crate::telemetry::record_lease_taken(shard.as_str());
+                }
+                Ok(false) => tracing::debug!(shard = %shard, "another worker took the ended lease first"),
+                Err(e) => return soft(e, "taking a lease").map(|_| Some(round)),
+            }
+        }
+        self.settle_ended().await;
         for shard in plan.take.iter().chain(plan.steal.iter()) {
             let (Some(lease), Some(info)) =
                 (table.iter().find(|l| &l.shard == shard), shards.iter().find(|s| &s.id == shard))
@@ -209,9 +267,10 @@ impl LeaseCoordinator {
                 continue;
             };
             let was = lease.owner.clone();
-            match t.take(lease).await {
+            let stolen = plan.steal.as_ref() == Some(shard);
+            match t.take(lease, stolen).await {
                 Ok(true) => {
-                    tracing::info!(shard = %shard, previous_owner = ?was, stolen = plan.steal.as_ref() == Some(shard), "lease taken");
+                    tracing::info!(shard = %shard, previous_owner = ?was, stolen, "lease taken");
                     crate::telemetry::record_lease_taken(shard.as_str());
                     round.elsewhere.remove(shard);
                     round.claim.push((info.clone(), t.checkpoint(shard)));

@@ -103,6 +103,24 @@ pub fn plan(
     Plan { take, steal }
 }
 
+/// Ended leases whose silver a stopped worker left unfinished (ADR 0018) that this worker may
+/// take: given back with `silver_pending`, expired, or ours on paper only. Not balanced: there
+/// is no reader behind them, and they are given back as soon as silver has them.
+pub fn silver_orphans(me: &str, leases: &[Lease], expired: &HashSet<ShardId>, held: &HashSet<ShardId>) -> Vec<ShardId> {
+    let mut out: Vec<ShardId> = leases
+        .iter()
+        .filter(|l| l.checkpoint.ended && !held.contains(&l.shard))
+        .filter(|l| match &l.owner {
+            None => l.silver_pending,
+            Some(o) if o == me => true,
+            Some(_) => expired.contains(&l.shard),
+        })
+        .map(|l| l.shard.clone())
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +137,7 @@ mod tests {
             epoch: 1,
             checkpoint: ShardCheckpoint::empty(),
             parents: Vec::new(),
+            silver_pending: false,
         }
     }
     fn all(leases: &[Lease]) -> HashSet<ShardId> {
@@ -170,6 +189,28 @@ mod tests {
         let expired = HashSet::from([id("a"), id("b")]);
         let p = plan("w1", &ls, &readable, &expired, &HashSet::new());
         assert_eq!(p.take, vec![id("a"), id("b")]);
+    }
+
+    #[test]
+    fn ended_leases_left_with_silver_pending_are_taken_and_finished_ones_left_alone() {
+        let ended = |s: &str, owner: Option<&str>, pending: bool| {
+            let mut l = lease(s, owner, 1);
+            l.checkpoint.ended = true;
+            l.silver_pending = pending;
+            l
+        };
+        let ls = [
+            ended("done", None, false),
+            ended("pending", None, true),
+            ended("dead-owner", Some("w2"), false),
+            ended("live-owner", Some("w2"), false),
+            ended("mine-on-paper", Some("w1"), false),
+            ended("held", Some("w1"), false),
+            lease("open", None, 1),
+        ];
+        let expired = HashSet::from([id("dead-owner")]);
+        let got = silver_orphans("w1", &ls, &expired, &HashSet::from([id("held")]));
+        assert_eq!(got, vec![id("dead-owner"), id("mine-on-paper"), id("pending")]);
     }
 
     #[test]
