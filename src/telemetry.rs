@@ -128,11 +128,13 @@ pub fn record_silver_decoded(positions: &[(crate::model::ShardId, crate::model::
 
 /// A commit landed after `refusals` compare-and-swap refusals: it was rebased that many times.
 pub fn record_rebase(table: &str, refusals: u64) {
+    COMMIT_REBASES.fetch_add(refusals, Relaxed);
     metrics::counter!(names::SILVER_REBASES, "table" => table.to_string()).increment(refusals);
 }
 
 /// A silver batch was given up on a conflict (one of its shards moved under it).
 pub fn record_batch_conflict(table: &str) {
+    BATCH_CONFLICTS.fetch_add(1, Relaxed);
     metrics::counter!(names::SILVER_BATCH_CONFLICTS, "table" => table.to_string()).increment(1);
 }
 
@@ -158,6 +160,10 @@ pub fn record_subscription(shard: &str) {
 
 /// Commits the catalog refused because another writer got there first (all tables, this process).
 static COMMIT_CONFLICTS: AtomicU64 = AtomicU64::new(0);
+/// Re-applications of refused commits that then landed (all tables, this process).
+static COMMIT_REBASES: AtomicU64 = AtomicU64::new(0);
+/// Silver batches given up on a conflict (all tables, this process).
+static BATCH_CONFLICTS: AtomicU64 = AtomicU64::new(0);
 
 pub fn record_conflict(table: &str) {
     COMMIT_CONFLICTS.fetch_add(1, Relaxed);
@@ -205,6 +211,10 @@ pub struct CountersSnapshot {
     pub bad_rows: u64,
     pub bad_by_reason: BTreeMap<String, u64>,
     pub commit_conflicts: u64,
+    /// Commits re-applied on a head another writer moved (see [`record_rebase`]).
+    pub commit_rebases: u64,
+    /// Silver batches given up on a conflict and planned again.
+    pub batch_conflicts: u64,
 }
 
 impl Counters {
@@ -259,6 +269,8 @@ impl Counters {
             bad_rows: self.bad_rows.load(Relaxed),
             bad_by_reason: self.bad_by_reason.lock().map(|m| m.clone()).unwrap_or_default(),
             commit_conflicts: COMMIT_CONFLICTS.load(Relaxed),
+            commit_rebases: COMMIT_REBASES.load(Relaxed),
+            batch_conflicts: BATCH_CONFLICTS.load(Relaxed),
         }
     }
 }

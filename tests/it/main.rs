@@ -25,6 +25,7 @@ mod pipeline;
 mod replay;
 mod rest;
 mod restart;
+mod scale_out;
 mod schema_columns;
 mod snowplow;
 mod split_brain;

@@ -1,0 +1,252 @@
+//! Silver scaled out with the workers (ADR 0018): two leased `floe run` workers on a 4-shard
+//! kinesis-local stream, bronze on S3 and tables in Glue (strict moto). Each worker's silver
+//! reads only the shards it holds: through a split and a merge, the records the two decoded add
+//! up to the records put — no bronze range decoded by both. Then one worker is SIGKILLed with a
+//! batch gathered; the other takes its leases after expiry and carries its shards' silver on
+//! from the table's watermark. Re-sends across shards (random partition keys) are dropped.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::faults::on_aws;
+use crate::kinesis::{endpoint as kinesis_endpoint, tool};
+use crate::ops::{Daemon, free_port, get, metric_sum, wait_for};
+use crate::support::{AwsLake, assert_success};
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// A generated file moved out of the spool (it goes into the stream, not through the spool).
+fn generated(aws: &AwsLake, events: u64, dup: f64, seed: u64) -> (Value, String) {
+    let report = aws.lake.generate(events, 1, dup, 0.03, seed);
+    let file = std::fs::read_dir(aws.lake.spool()).unwrap().next().unwrap().unwrap().path();
+    let moved = aws.lake.dir.path().join(format!("events-{seed}.jsonl"));
+    std::fs::rename(file, &moved).unwrap();
+    (report, moved.to_str().unwrap().to_string())
+}
+
+/// The two generate reports as one (for `torture::reconcile`).
+fn combined(a: &Value, b: &Value) -> Value {
+    let mut bad = serde_json::Map::new();
+    for r in [a, b] {
+        for (k, v) in r["malformed_by_reason"].as_object().unwrap() {
+            let sum = bad.get(k).map_or(0, n) + n(v);
+            bad.insert(k.clone(), json!(sum));
+        }
+    }
+    json!({
+        "records": n(&a["records"]) + n(&b["records"]),
+        "unique_valid": n(&a["unique_valid"]) + n(&b["unique_valid"]),
+        "malformed_by_reason": bad,
+    })
+}
+
+struct Worker {
+    daemon: Daemon,
+    port: u16,
+}
+
+impl Worker {
+    fn metrics(&self) -> String {
+        get(self.port, "/metrics").map(|(_, body)| body).unwrap_or_default()
+    }
+    fn count(&self, name: &str) -> u64 {
+        metric_sum(&self.metrics(), name)
+    }
+}
+
+fn start(aws: &AwsLake, stream: &str, name: &str) -> Worker {
+    let port = free_port();
+    let mut c = on_aws(aws, stream, &kinesis_endpoint(), &aws.endpoint);
+    c.env("FLOE_CHECKPOINT_LEASE_DURATION", "3s")
+        .env("FLOE_CHECKPOINT_WORKER_ID", name)
+        .env("FLOE_SILVER_COMMIT_INTERVAL", "3s")
+        .env("FLOE_METRICS_PORT", port.to_string())
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(aws.lake.dir.path().join(format!("{name}.log"))).unwrap());
+    Worker { daemon: Daemon(c.spawn().unwrap()), port }
+}
+
+fn log_of(aws: &AwsLake, name: &str) -> String {
+    let text = std::fs::read_to_string(aws.lake.dir.path().join(format!("{name}.log"))).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn two_leased_workers_share_silver_by_shard_through_reshards_and_a_kill() {
+    let aws = AwsLake::new("scale");
+    let stream = format!("floe-scale-{}", std::process::id());
+    tool(&["create", &stream, "4"]);
+    // phase one without re-sends: every record is decoded once, so the decode counts add up
+    let (first, first_file) = generated(&aws, 9_000, 0.0, 91);
+    let (second, second_file) = generated(&aws, 4_000, 0.05, 92);
+    let first_records = n(&first["records"]);
+    assert_success(&on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint).arg("init").output().unwrap(), &["init"]);
+
+    let a = start(&aws, &stream, "a");
+    wait_for("a to take every lease", Duration::from_secs(60), || a.count("floe_leases_held") == 4);
+    let mut b = start(&aws, &stream, "b");
+    wait_for("b to steal its share", Duration::from_secs(60), || {
+        a.count("floe_leases_held") == 2 && b.count("floe_leases_held") == 2
+    });
+    // a lease stolen from a live worker waits a lease duration before its silver starts
+    std::thread::sleep(Duration::from_secs(4));
+
+    let third = first_records / 3;
+    let mut puts = vec![tool(&["put", &stream, &first_file, "0", &third.to_string(), "3"])];
+    tool(&["split", &stream]);
+    puts.push(tool(&["put", &stream, &first_file, &third.to_string(), &third.to_string(), "3"]));
+    tool(&["merge", &stream]);
+    let rest = first_records - 2 * third;
+    puts.push(tool(&["put", &stream, &first_file, &(2 * third).to_string(), &rest.to_string(), "3"]));
+    let silver_in = |w: &Worker| w.count("floe_silver_records_in_total");
+    wait_for("silver to take in the first phase", Duration::from_secs(300), || {
+        silver_in(&a) + silver_in(&b) >= first_records
+    });
+    let (ma, mb) = (a.metrics(), b.metrics());
+    let decoded = |m: &str| metric_sum(m, "floe_silver_records_decoded_total");
+    let (dec_a, dec_b) = (decoded(&ma), decoded(&mb));
+    let figures = json!({
+        "records": first_records,
+        "decoded": {"a": dec_a, "b": dec_b},
+        "commits": {"a": metric_sum(&ma, "floe_commit_duration_seconds_count"), "b": metric_sum(&mb, "floe_commit_duration_seconds_count")},
+        "rebases": {"a": metric_sum(&ma, "floe_silver_commit_rebases_total"), "b": metric_sum(&mb, "floe_silver_commit_rebases_total")},
+        "batch_conflicts": {"a": metric_sum(&ma, "floe_silver_batch_conflicts_total"), "b": metric_sum(&mb, "floe_silver_batch_conflicts_total")},
+    });
+    eprintln!("scale-out phase one: {figures}");
+    assert_eq!(silver_in(&a) + silver_in(&b), first_records, "{figures}");
+    assert!(dec_a > 0 && dec_b > 0, "both workers' silver decoded: {figures}");
+    assert_eq!(dec_a + dec_b, first_records, "no bronze range decoded by both workers: {figures}");
+
+    // phase two: b is killed with a batch gathered (decoded, not yet committed)
+    let before = decoded(&b.metrics());
+    let second_records = n(&second["records"]);
+    puts.push(tool(&["put", &stream, &second_file, "0", &second_records.to_string(), "3"]));
+    wait_for("b to gather part of the second phase", Duration::from_secs(120), || decoded(&b.metrics()) > before);
+    b.daemon.0.kill().unwrap();
+    b.daemon.0.wait().unwrap();
+    let all = combined(&first, &second);
+    let unique = n(&all["unique_valid"]);
+    let malformed: u64 = all["malformed_by_reason"].as_object().unwrap().values().map(n).sum();
+    wait_for("a to carry b's shards to the end", Duration::from_secs(300), || {
+        let py = aws.pyiceberg(None);
+        n(&py["events_distinct_ids"]) >= unique && n(&py["bad_rows"]) >= malformed
+    });
+    assert!(a.count("floe_leases_taken_total") > 0);
+
+    // who last committed each shard, per `floe status`
+    let status = on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint).args(["status", "--json"]).output().unwrap();
+    assert_success(&status, &["status --json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let by: Vec<&str> =
+        status["shards"].as_array().unwrap().iter().filter_map(|s| s["silver_worker"].as_str()).collect();
+    assert!(by.contains(&"a") && by.contains(&"b"), "{status}");
+
+    let mut done = crate::torture::reconcile(&aws, &all, &puts);
+    done["test"] = json!("two leased workers, split, merge, SIGKILL");
+    done["phase_one"] = figures;
+    crate::torture::summary(&done);
+    assert_eq!(
+        (done["lost"].clone(), done["duplicated"].clone()),
+        (json!(0), json!(0)),
+        "{done}\n{}",
+        log_of(&aws, "a")
+    );
+    assert!(n(&done["dedup_drops"]) > 0, "re-sends were dropped: {done}");
+    assert_eq!(done["bad_by_reason"], done["want_bad_by_reason"], "{done}");
+}
+
+/// Spawn `c` under GNU time, which writes the process's user and system CPU seconds to `cpu_file`.
+fn timed(c: &std::process::Command, cpu_file: &std::path::Path) -> std::process::Child {
+    let mut t = std::process::Command::new("/usr/bin/time");
+    t.arg("-f").arg("%U %S").arg("-o").arg(cpu_file).arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => t.env(k, v),
+            None => t.env_remove(k),
+        };
+    }
+    t.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn /usr/bin/time floe")
+}
+
+fn cpu_of(file: &std::path::Path) -> f64 {
+    let text = std::fs::read_to_string(file).unwrap();
+    text.split_whitespace().filter_map(|w| w.parse::<f64>().ok()).sum()
+}
+
+/// The figures of one configuration: workers run `--until-idle` side by side on their own lake.
+fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: &[Value]) -> Value {
+    let started = std::time::Instant::now();
+    let children: Vec<_> = workers
+        .iter()
+        .map(|name| {
+            let mut c = on_aws(aws, stream, &kinesis_endpoint(), &aws.endpoint);
+            c.env("FLOE_CHECKPOINT_LEASE_DURATION", "5s").env("FLOE_CHECKPOINT_WORKER_ID", name).args([
+                "run",
+                "--until-idle",
+                "--json",
+            ]);
+            let file = aws.lake.dir.path().join(format!("cpu-{name}"));
+            (timed(&c, &file), file)
+        })
+        .collect();
+    let (mut cpu, mut commits, mut rebases, mut conflicts, mut records) = (0.0, 0, 0, 0, 0);
+    for (child, file) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a worker failed");
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+        cpu += cpu_of(&file);
+        commits += n(&s["counters"]["silver_batches"]);
+        rebases += n(&s["counters"]["commit_rebases"]);
+        conflicts += n(&s["counters"]["batch_conflicts"]);
+        records += n(&s["counters"]["silver_records_in"]);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let check = crate::torture::reconcile(aws, report, puts);
+    assert_eq!((check["lost"].clone(), check["duplicated"].clone()), (json!(0), json!(0)), "{check}");
+    let events = n(&report["records"]) as f64;
+    json!({
+        "workers": workers.len(),
+        "cpu_s": cpu,
+        "cpu_s_per_1m": cpu / events * 1e6,
+        "wall_s": wall,
+        "silver_records_in": records,
+        "commits": commits,
+        "rebases_per_100_commits": 100.0 * rebases as f64 / commits.max(1) as f64,
+        "conflicts_per_100_commits": 100.0 * conflicts as f64 / commits.max(1) as f64,
+    })
+}
+
+/// Benchmark (BENCHMARKS.md, "Silver scale-out"): the same stream landed by one worker and by two,
+/// each on a fresh bucket, Glue database and lease table; CPU-seconds (user + system, GNU time)
+/// per 1M events of all workers together, and commit rebases and conflicts per 100 commits.
+/// `FLOE_BENCH_EVENTS` events (default 200,000). Command:
+/// `FLOE_BENCH_EVENTS=200000 bash scripts/test.sh --release --test it -- --ignored scale_out::cpu --nocapture`
+#[test]
+#[ignore = "benchmark; see the doc comment for the command"]
+fn cpu_per_million_events_with_one_worker_and_with_two() {
+    let events: u64 = std::env::var("FLOE_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let one = AwsLake::new("cpu1");
+    let two = AwsLake::new("cpu2");
+    let stream = format!("floe-cpu-{}", std::process::id());
+    tool(&["create", &stream, "4"]);
+    let (report, file) = generated(&one, events, 0.01, 93);
+    let records = n(&report["records"]);
+    let puts = vec![tool(&["put", &stream, &file, "0", &records.to_string(), "10"])];
+    for aws in [&one, &two] {
+        assert_success(
+            &on_aws(aws, &stream, &kinesis_endpoint(), &aws.endpoint).arg("init").output().unwrap(),
+            &["init"],
+        );
+    }
+    let single = measure(&one, &stream, &["solo"], &report, &puts);
+    let pair = measure(&two, &stream, &["w1", "w2"], &report, &puts);
+    let ratio = pair["cpu_s_per_1m"].as_f64().unwrap() / single["cpu_s_per_1m"].as_f64().unwrap();
+    let figures = json!({"events": records, "one_worker": single, "two_workers": pair, "cpu_ratio_two_to_one": ratio});
+    println!("scale-out benchmark: {figures}");
+}
