@@ -71,6 +71,19 @@ fn start(aws: &AwsLake, stream: &str, name: &str) -> Worker {
     Worker { daemon: Daemon(c.spawn().unwrap()), port }
 }
 
+/// Per shard, the worker whose silver last committed it, per `floe status --json`.
+fn silver_by(aws: &AwsLake, stream: &str) -> std::collections::BTreeMap<String, String> {
+    let out = on_aws(aws, stream, &kinesis_endpoint(), &aws.endpoint).args(["status", "--json"]).output().unwrap();
+    assert_success(&out, &["status --json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| Some((s["shard"].as_str()?.to_string(), s["silver_worker"].as_str()?.to_string())))
+        .collect()
+}
+
 fn log_of(aws: &AwsLake, name: &str) -> String {
     let text = std::fs::read_to_string(aws.lake.dir.path().join(format!("{name}.log"))).unwrap_or_default();
     let tail: Vec<&str> = text.lines().rev().take(30).collect();
@@ -122,9 +135,11 @@ fn two_leased_workers_share_silver_by_shard_through_reshards_and_a_kill() {
     assert_eq!(silver_in(&a) + silver_in(&b), first_records, "{figures}");
     assert!(dec_a > 0 && dec_b > 0, "both workers' silver decoded: {figures}");
     assert_eq!(dec_a + dec_b, first_records, "no bronze range decoded by both workers: {figures}");
+    let by = silver_by(&aws, &stream);
+    assert!(by.values().any(|w| w == "a") && by.values().any(|w| w == "b"), "{by:?}");
 
     // phase two: b is killed with a batch gathered (decoded, not yet committed)
-    let before = decoded(&b.metrics());
+    let (before, taken_before) = (decoded(&b.metrics()), a.count("floe_leases_taken_total"));
     let second_records = n(&second["records"]);
     puts.push(tool(&["put", &stream, &second_file, "0", &second_records.to_string(), "3"]));
     wait_for("b to gather part of the second phase", Duration::from_secs(120), || decoded(&b.metrics()) > before);
@@ -137,15 +152,11 @@ fn two_leased_workers_share_silver_by_shard_through_reshards_and_a_kill() {
         let py = aws.pyiceberg(None);
         n(&py["events_distinct_ids"]) >= unique && n(&py["bad_rows"]) >= malformed
     });
-    assert!(a.count("floe_leases_taken_total") > 0);
+    assert!(a.count("floe_leases_taken_total") > taken_before, "a took b's leases after the kill");
 
-    // who last committed each shard, per `floe status`
-    let status = on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint).args(["status", "--json"]).output().unwrap();
-    assert_success(&status, &["status --json"]);
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-    let by: Vec<&str> =
-        status["shards"].as_array().unwrap().iter().filter_map(|s| s["silver_worker"].as_str()).collect();
-    assert!(by.contains(&"a") && by.contains(&"b"), "{status}");
+    // every shard was last committed by a, which carried b's shards on
+    let by = silver_by(&aws, &stream);
+    assert!(by.values().all(|w| w == "a"), "{by:?}");
 
     let mut done = crate::torture::reconcile(&aws, &all, &puts);
     done["test"] = json!("two leased workers, split, merge, SIGKILL");
