@@ -172,28 +172,31 @@ impl LeaseCoordinator {
     /// An ended shard's lease goes back at once unless this worker's silver has yet to commit
     /// the shard to its end; then it is kept (and renewed) until [`Self::settle_ended`] sees it done.
     async fn give_back_ended(&self, shard: &ShardId) {
-        let Some(end) = self.table.checkpoint(shard) else { return };
-        if self.silver.as_ref().is_some_and(|r| !r.has_finished(shard, end.sequence_number.as_deref())) {
+        if !self.release_if_finished(shard).await {
             tracing::info!(shard = %shard, "shard ended; its lease is kept until silver has committed all of it");
-            return;
-        }
-        if let Err(e) = self.table.release_ended(shard, false).await {
-            tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
         }
     }
 
     /// Give back the ended leases whose shards silver has now committed to their end.
     async fn settle_ended(&self) {
-        let Some(reach) = &self.silver else { return };
         for shard in self.table.held() {
-            let Some(end) = self.table.checkpoint(&shard).filter(|c| c.ended) else { continue };
-            if reach.has_finished(&shard, end.sequence_number.as_deref()) {
-                tracing::info!(shard = %shard, "silver has committed the ended shard; releasing its lease");
-                if let Err(e) = self.table.release_ended(&shard, false).await {
-                    tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
-                }
+            if self.table.checkpoint(&shard).is_some_and(|c| c.ended) && self.release_if_finished(&shard).await {
+                tracing::info!(shard = %shard, "silver has committed the ended shard; its lease is released");
             }
         }
+    }
+
+    /// Release the held, ended `shard`'s lease if this process runs no silver or its silver
+    /// has committed the shard to its end. `false` when the lease is kept.
+    async fn release_if_finished(&self, shard: &ShardId) -> bool {
+        let Some(end) = self.table.checkpoint(shard) else { return true };
+        if self.silver.as_ref().is_some_and(|r| !r.has_finished(shard, end.sequence_number.as_deref())) {
+            return false;
+        }
+        if let Err(e) = self.table.release_ended(shard, false).await {
+            tracing::warn!(shard = %shard, error = %e, "could not release the lease of an ended shard");
+        }
+        true
     }
 
     async fn round(
