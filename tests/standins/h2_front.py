@@ -17,6 +17,7 @@ import threading
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 from cryptography import x509
@@ -168,6 +169,13 @@ class Reply:
         with self.c.cv:
             if not (self.c.closed or self.id in self.c.gone):
                 self.c.h2.end_stream(self.id)
+                self.c.flush()
+
+    def reset(self):
+        """Reset the stream under the client (RST_STREAM, INTERNAL_ERROR)."""
+        with self.c.cv:
+            if not (self.c.closed or self.id in self.c.gone):
+                self.c.h2.reset_stream(self.id, error_code=h2.errors.ErrorCodes.INTERNAL_ERROR)
                 self.c.flush()
 
 

@@ -21,10 +21,17 @@ else), with a certificate for 127.0.0.1 signed by a test CA it writes to DIR/ca.
 client trusts it through SSL_CERT_FILE. kinesis-local's own TLS port negotiates h2 too, but with
 a self-signed certificate without an IP name, which no verifying client accepts.
 
-usage: kinesis_efo.py <kinesis-local endpoint> <subscription seconds> [--tls DIR]
+With `--faults N`, every N-th subscription that has records to deliver breaks instead of
+delivering that event (so its records must come again through the next subscription), in turn:
+the stream reset under the client (h2 RST_STREAM, or the HTTP/1.1 connection cut mid-body), an
+`InternalFailureException` message in the event stream, and — once — a stall: no event for
+longer than a live subscription stays silent. /stats counts each under `faults`.
+
+usage: kinesis_efo.py <kinesis-local endpoint> <subscription seconds> [--tls DIR] [--faults N]
 """
 import http.client
 import json
+import socket
 import struct
 import sys
 import threading
@@ -36,7 +43,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 UPSTREAM = urllib.parse.urlparse(sys.argv[1])
 SUBSCRIPTION_SECONDS = float(sys.argv[2])
 lock = threading.Lock()
-stats = {"subscriptions": 0, "expired": 0, "shard_ends": 0, "get_records": 0, "h2_connections": 0, "h2_streams": 0}
+stats = {"subscriptions": 0, "expired": 0, "shard_ends": 0, "get_records": 0, "h2_connections": 0, "h2_streams": 0,
+         "faults": {"reset": 0, "exception": 0, "stall": 0}}
+FAULT_EVERY = int(sys.argv[sys.argv.index("--faults") + 1]) if "--faults" in sys.argv else 0
+STALL_SECONDS = 35  # floe gives a subscription up after 30 s without an event
+with_records = 0  # subscriptions that reached an event with records (the fault schedule)
 
 
 def count(key):
@@ -44,11 +55,13 @@ def count(key):
         stats[key] += 1
 
 
-def frame(event_type, payload):
+def frame(event_type, payload, message_type="event"):
     """One event-stream message (application/vnd.amazon.eventstream): prelude with its CRC,
-    string headers, payload, message CRC."""
+    string headers, payload, message CRC. An exception message names its type in
+    `:exception-type` instead of `:event-type`."""
     headers = b""
-    for name, value in ((":message-type", "event"), (":event-type", event_type), (":content-type", "application/json")):
+    kind = ":event-type" if message_type == "event" else ":exception-type"
+    for name, value in ((":message-type", message_type), (kind, event_type), (":content-type", "application/json")):
         n, v = name.encode(), value.encode()
         headers += struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
     total = 12 + len(headers) + len(payload) + 4
@@ -140,8 +153,36 @@ def serve(target, body, headers, reply):
         conn.close()
 
 
+def next_fault():
+    """The fault this subscription's first event with records meets, if any (see the docs)."""
+    global with_records
+    with lock:
+        with_records += 1
+        if not FAULT_EVERY or with_records % FAULT_EVERY:
+            return None
+        done = sum(stats["faults"].values())
+        kind = "stall" if done == 2 else ("reset", "exception")[done % 2]
+        stats["faults"][kind] += 1
+        return kind
+
+
+def inject(kind, resp, reply):
+    """Break the subscription by `kind`, the event in hand undelivered."""
+    resp.close()
+    if kind == "exception":
+        body = json.dumps({"message": "injected by kinesis_efo.py"}).encode()
+        reply.write(frame("InternalFailureException", body, "exception"))
+        reply.end()
+    elif kind == "stall":
+        time.sleep(STALL_SECONDS)
+        reply.end()
+    else:
+        reply.reset()
+
+
 def subscription(req, resp, headers, reply):
     count("subscriptions")
+    fault_checked = False
     stream = req["ConsumerARN"].split(":stream/", 1)[1].split("/consumer/", 1)[0]
     shard = req["ShardId"]
     reply.start(200, passthrough(resp), None)
@@ -154,6 +195,12 @@ def subscription(req, resp, headers, reply):
         event_type, _, payload, raw = msg
         if event_type == "SubscribeToShardEvent":
             event = json.loads(payload)
+            if event["Records"] and not fault_checked:
+                fault_checked = True
+                kind = next_fault()
+                if kind:
+                    inject(kind, resp, reply)
+                    return
             if not event["Records"]:
                 closed, children = shard_state(stream, shard, headers)
                 if closed:
@@ -195,6 +242,12 @@ class Http1Reply:
             self.h.wfile.write(b"0\r\n\r\n")
             self.h.wfile.flush()
             self.h.close_connection = True
+
+    def reset(self):
+        """Cut the connection mid-body (no last chunk)."""
+        self.h.wfile.flush()
+        self.h.close_connection = True
+        self.h.connection.shutdown(socket.SHUT_RDWR)
 
 
 class Proxy(BaseHTTPRequestHandler):
