@@ -333,8 +333,10 @@ fn a_killed_workers_shards_are_taken_over_after_expiry_and_rewritten_under_the_s
         "a should have died at the crash point: {status}\n{}",
         log_of(&lake, "a")
     );
+    // its shard writers run side by side: on a busy machine another may finish its put before
+    // the abort has taken the process down
     let orphans = bronze_of(&lake)["objects"].as_array().unwrap().len();
-    assert_eq!(orphans, 1, "a left exactly one unacknowledged object");
+    assert!((1..=4).contains(&orphans), "a left one unacknowledged object per shard at most: {orphans}");
 
     let started = std::time::Instant::now();
     let (mut b, port_b) = start_worker(&lake, &stream, &table, "b", &[]);
