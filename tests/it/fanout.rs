@@ -144,6 +144,22 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert_eq!(summary["counters"]["records_read"], 0, "nothing is read twice after a clean stop");
 }
 
+/// The fan-out stand-in behind TLS + HTTP/2 (`extra`: more of its flags), its stats port, and
+/// the environment that points a worker at it through consumer `consumer`.
+fn h2_standin(lake: &Lake, extra: &[&str], consumer: &str) -> (Daemon, u16, Vec<(&'static str, String)>) {
+    let certs = lake.dir.path().join("tls");
+    let mut args = vec!["--tls", certs.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (proxy, ports) = spawn_efo_standin(&args);
+    let env = vec![
+        ("AWS_ENDPOINT_URL_KINESIS", format!("https://127.0.0.1:{}", ports[0])),
+        ("SSL_CERT_FILE", certs.join("ca.pem").to_str().unwrap().to_string()),
+        ("FLOE_SOURCE_CONSUMER", "efo".to_string()),
+        ("FLOE_SOURCE_CONSUMER_NAME", consumer.to_string()),
+    ];
+    (proxy, ports[1], env)
+}
+
 /// What Kinesis really serves: SubscribeToShard over HTTP/2 (ALPN) with TLS the SDK verifies
 /// (a test CA, trusted through SSL_CERT_FILE). Subscriptions renew and a split's parent ends
 /// with SHARD_END, all in h2 streams; every record lands once.
@@ -152,17 +168,8 @@ fn fan_out_over_tls_and_http2_reads_every_record_once() {
     const EVENTS: u64 = 4_000;
     let lake = Lake::new();
     let (stream, table, file) = two_shard_stream(&lake, "efo-h2", EVENTS);
-    let certs = lake.dir.path().join("tls");
-    let (_proxy, ports) = spawn_efo_standin(&["--tls", certs.to_str().unwrap()]);
-    let (tls_port, stats_port) = (ports[0], ports[1]);
-    let over_h2 = format!("https://127.0.0.1:{tls_port}");
-    let ca = certs.join("ca.pem");
-    let efo = [
-        ("AWS_ENDPOINT_URL_KINESIS", over_h2.as_str()),
-        ("SSL_CERT_FILE", ca.to_str().unwrap()),
-        ("FLOE_SOURCE_CONSUMER", "efo"),
-        ("FLOE_SOURCE_CONSUMER_NAME", "floe-it-h2"),
-    ];
+    let (_proxy, stats_port, efo) = h2_standin(&lake, &[], "floe-it-h2");
+    let efo: Vec<(&str, &str)> = efo.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut puts = vec![tool(&["put", &stream, &file, "0", "2000", "2"])];
     let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &efo);
     tool(&["split", &stream]);
@@ -194,17 +201,8 @@ fn faults_inside_fan_out_subscriptions_lose_nothing_and_double_nothing() {
     const SLICES: u64 = 8;
     let lake = Lake::new();
     let (stream, table, file) = two_shard_stream(&lake, "efo-flt", EVENTS);
-    let certs = lake.dir.path().join("tls");
-    let (_proxy, ports) = spawn_efo_standin(&["--tls", certs.to_str().unwrap(), "--faults", "2"]);
-    let (tls_port, stats_port) = (ports[0], ports[1]);
-    let over_h2 = format!("https://127.0.0.1:{tls_port}");
-    let ca = certs.join("ca.pem");
-    let efo = [
-        ("AWS_ENDPOINT_URL_KINESIS", over_h2.as_str()),
-        ("SSL_CERT_FILE", ca.to_str().unwrap()),
-        ("FLOE_SOURCE_CONSUMER", "efo"),
-        ("FLOE_SOURCE_CONSUMER_NAME", "floe-it-faults"),
-    ];
+    let (_proxy, stats_port, efo) = h2_standin(&lake, &["--faults", "2"], "floe-it-faults");
+    let efo: Vec<(&str, &str)> = efo.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (mut a, _) = start_worker(&lake, &stream, &table, "a", &efo);
     // records arrive a slice at a time, so many subscriptions have records to break on
     let per = EVENTS / SLICES;
