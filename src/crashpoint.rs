@@ -5,6 +5,9 @@
 
 /// A GetRecords answer with records received, nothing done with them yet (they are read again).
 pub const SOURCE_AFTER_GET_RECORDS: &str = "source-after-get-records";
+/// A bronze object's S3 put in flight: sent, its answer not yet seen (S3 may or may not have
+/// stored it). See [`during`].
+pub const BRONZE_DURING_PUT: &str = "bronze-during-put";
 /// Object written, checkpoint not yet saved.
 pub const BRONZE_AFTER_PUT: &str = "bronze-after-put";
 /// In the middle of a silver round's writes: its bad rows written to their open files, its
@@ -27,8 +30,9 @@ pub const COMPACT_BEFORE_COMMIT: &str = "compact-before-commit";
 pub const BRONZE_AFTER_FENCE: &str = "bronze-after-fence";
 
 /// Every point, for the crash loop (tests/it/torture.rs) to take in turn.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     SOURCE_AFTER_GET_RECORDS,
+    BRONZE_DURING_PUT,
     BRONZE_AFTER_PUT,
     SILVER_MID_WRITE,
     SILVER_BEFORE_COMMIT,
@@ -38,12 +42,33 @@ pub const ALL: [&str; 8] = [
     COMPACT_BEFORE_COMMIT,
 ];
 
+fn armed(point: &str) -> bool {
+    std::env::var("FLOE_TEST_CRASH_AT").is_ok_and(|v| v == point)
+}
+
 /// Abort here if the environment asks for it.
 pub fn hit(point: &str) {
-    if std::env::var("FLOE_TEST_CRASH_AT").is_ok_and(|v| v == point) {
+    if armed(point) {
         eprintln!("floe: crash point {point} reached (FLOE_TEST_CRASH_AT); aborting");
         std::process::abort();
     }
+}
+
+/// Run `work`; when the environment names `point`, abort while it is in flight instead: it is
+/// polled first (so its request is on the wire), and 2 ms later the process dies without
+/// waiting for the answer. Should the work finish sooner, the abort comes right after it.
+pub async fn during<F: std::future::Future>(point: &str, work: F) -> F::Output {
+    if !armed(point) {
+        return work.await;
+    }
+    tokio::select! {
+        biased;
+        _ = work => eprintln!("floe: crash point {point} reached just after the work finished (within 2 ms); aborting"),
+        _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => {
+            eprintln!("floe: crash point {point} reached while the work is in flight (FLOE_TEST_CRASH_AT); aborting")
+        }
+    }
+    std::process::abort();
 }
 
 /// Freeze the whole process here (SIGSTOP, as a long GC pause, a frozen VM or a stalled host

@@ -175,7 +175,9 @@ pub fn record_conflict(table: &str) {
 pub fn init_logging(json: bool, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // colours only on a terminal: a log file or CloudWatch would get the escape codes as text
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     // a second init (tests) is harmless: the first subscriber stays
     let first = if json { builder.json().try_init() } else { builder.compact().try_init() };
     drop(first);

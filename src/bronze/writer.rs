@@ -121,7 +121,8 @@ impl ShardWriter {
         crate::crashpoint::pause(crate::crashpoint::BRONZE_AFTER_FENCE);
         let bytes = encode::encode_records(&self.shard, records, self.format, self.zstd_level, epoch).await?;
         let size = bytes.len() as u64;
-        let location = self.store.put(&key, bytes, epoch).await?;
+        let put = self.store.put(&key, bytes, epoch);
+        let location = crate::crashpoint::during(crate::crashpoint::BRONZE_DURING_PUT, put).await?;
         crate::crashpoint::hit(crate::crashpoint::BRONZE_AFTER_PUT);
         self.checkpoints
             .save(

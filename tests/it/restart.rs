@@ -103,6 +103,7 @@ fn a_crash_at_each_critical_point_recovers_to_the_uninterrupted_result() {
     let want_objects = bronze_objects(&reference);
     assert!(want_objects.len() >= 4, "{want_objects:?}");
     for point in [
+        floe::crashpoint::BRONZE_DURING_PUT,
         floe::crashpoint::BRONZE_AFTER_PUT,
         floe::crashpoint::SILVER_AFTER_BAD_COMMIT,
         floe::crashpoint::SILVER_AFTER_COMMIT,

@@ -191,6 +191,24 @@ fn cpu_of(file: &std::path::Path) -> f64 {
     text.split_whitespace().filter_map(|w| w.parse::<f64>().ok()).sum()
 }
 
+/// The settings the container ships with, not the tests' fast ones (`Lake::floe`): how often a
+/// worker polls and commits is most of what a waiting worker costs. Reads are capped at 100
+/// records: kinesis-local serves about 1.5 MB/s, so a full page of 1,000 aggregates (~28 MB)
+/// outlasts the SDK's 20 s attempt timeout and every retry asks for it again.
+fn shipped_defaults(c: &mut std::process::Command) {
+    for knob in [
+        "FLOE_BRONZE_FLUSH_RECORDS",
+        "FLOE_BRONZE_FLUSH_INTERVAL",
+        "FLOE_SILVER_BATCH_MAX_OBJECTS",
+        "FLOE_SILVER_INTERVAL",
+        "FLOE_SILVER_COMMIT_INTERVAL",
+        "FLOE_SOURCE_POLL_INTERVAL",
+    ] {
+        c.env_remove(knob);
+    }
+    c.env("FLOE_SOURCE_READ_RECORDS", "100");
+}
+
 /// The figures of one configuration: workers run `--until-idle` side by side on their own lake.
 fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: &[Value]) -> Value {
     let started = std::time::Instant::now();
@@ -198,6 +216,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         .iter()
         .map(|name| {
             let mut c = on_aws(aws, stream, &kinesis_endpoint(), &aws.endpoint);
+            shipped_defaults(&mut c);
             c.env("FLOE_CHECKPOINT_LEASE_DURATION", "5s").env("FLOE_CHECKPOINT_WORKER_ID", name).args([
                 "run",
                 "--until-idle",
@@ -207,7 +226,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
             (timed(&c, &file), file)
         })
         .collect();
-    let (mut cpu, mut commits, mut rebases, mut conflicts, mut records) = (0.0, 0, 0, 0, 0);
+    let (mut cpu, mut commits, mut rebases, mut conflicts, mut records, mut read) = (0.0, 0, 0, 0, 0, 0);
     for (child, file) in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "a worker failed");
@@ -217,6 +236,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         rebases += n(&s["counters"]["commit_rebases"]);
         conflicts += n(&s["counters"]["batch_conflicts"]);
         records += n(&s["counters"]["silver_records_in"]);
+        read += n(&s["counters"]["records_read"]);
     }
     let wall = started.elapsed().as_secs_f64();
     let check = crate::torture::reconcile(aws, report, puts);
@@ -228,6 +248,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         "cpu_s_per_1m": cpu / events * 1e6,
         "wall_s": wall,
         "silver_records_in": records,
+        "kinesis_records_read": read,
         "commits": commits,
         "rebases_per_100_commits": 100.0 * rebases as f64 / commits.max(1) as f64,
         "conflicts_per_100_commits": 100.0 * conflicts as f64 / commits.max(1) as f64,
@@ -237,29 +258,71 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
 /// Benchmark (BENCHMARKS.md, "Silver scale-out"): the same stream landed by one worker and by two,
 /// each on a fresh bucket, Glue database and lease table; CPU-seconds (user + system, GNU time)
 /// per 1M events of all workers together, and commit rebases and conflicts per 100 commits.
-/// `FLOE_BENCH_EVENTS` events (default 200,000). Command:
+/// Two inputs of `FLOE_BENCH_EVENTS` events (default 200,000): without re-sends, and with 1 %
+/// re-sends under random partition keys (so half of them land on the other worker's shards).
+/// Command:
 /// `FLOE_BENCH_EVENTS=200000 bash scripts/test.sh --release --test it -- --ignored scale_out::cpu --nocapture`
 #[test]
 #[ignore = "benchmark; see the doc comment for the command"]
 fn cpu_per_million_events_with_one_worker_and_with_two() {
     let events: u64 = std::env::var("FLOE_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let one = AwsLake::new("cpu1");
-    let two = AwsLake::new("cpu2");
-    let stream = format!("floe-cpu-{}", std::process::id());
-    tool(&["create", &stream, "4"]);
-    let (report, file) = generated(&one, events, 0.01, 93);
-    let records = n(&report["records"]);
-    // every group of records one KPL aggregate: kinesis-local takes ~2 ms per put record
-    let puts = vec![tool(&["put", &stream, &file, "0", &records.to_string(), "1"])];
-    for aws in [&one, &two] {
-        assert_success(
-            &on_aws(aws, &stream, &kinesis_endpoint(), &aws.endpoint).arg("init").output().unwrap(),
-            &["init"],
-        );
+    for (dup, seed) in [(0.0, 94), (0.01, 93)] {
+        let one = AwsLake::new("cpu1");
+        let two = AwsLake::new("cpu2");
+        let stream = format!("floe-cpu-{}-{seed}", std::process::id());
+        tool(&["create", &stream, "4"]);
+        let (report, file) = generated(&one, events, dup, seed);
+        let records = n(&report["records"]);
+        // every group of records one KPL aggregate: kinesis-local takes ~2 ms per put record
+        let puts = vec![tool(&["put", &stream, &file, "0", &records.to_string(), "1"])];
+        for aws in [&one, &two] {
+            assert_success(
+                &on_aws(aws, &stream, &kinesis_endpoint(), &aws.endpoint).arg("init").output().unwrap(),
+                &["init"],
+            );
+        }
+        let single = measure(&one, &stream, &["solo"], &report, &puts);
+        let pair = measure(&two, &stream, &["w1", "w2"], &report, &puts);
+        let ratio = pair["cpu_s_per_1m"].as_f64().unwrap() / single["cpu_s_per_1m"].as_f64().unwrap();
+        let figures = json!({"events": records, "resend_rate": dup, "one_worker": single, "two_workers": pair, "cpu_ratio_two_to_one": ratio});
+        println!("scale-out benchmark: {figures}");
     }
-    let single = measure(&one, &stream, &["solo"], &report, &puts);
-    let pair = measure(&two, &stream, &["w1", "w2"], &report, &puts);
-    let ratio = pair["cpu_s_per_1m"].as_f64().unwrap() / single["cpu_s_per_1m"].as_f64().unwrap();
-    let figures = json!({"events": records, "one_worker": single, "two_workers": pair, "cpu_ratio_two_to_one": ratio});
-    println!("scale-out benchmark: {figures}");
+}
+
+/// Two `--until-idle` workers on one stream: a worker that has read its shards to the tip still
+/// counts them as its leases. (It did not: it looked under-loaded and stole from the other,
+/// which then stole back — the same ranges read again and again, until the run ended.)
+#[test]
+fn until_idle_workers_do_not_steal_leases_back_and_forth() {
+    let aws = AwsLake::new("idle");
+    let stream = format!("floe-idle-{}", std::process::id());
+    tool(&["create", &stream, "4"]);
+    let (report, file) = generated(&aws, 24_000, 0.0, 95);
+    let records = n(&report["records"]);
+    let puts = vec![tool(&["put", &stream, &file, "0", &records.to_string(), "1"])];
+    let floe = |name: &str| {
+        let mut c = on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint);
+        // pages of 100 aggregates: kinesis-local serves ~1.5 MB/s (see `shipped_defaults`)
+        c.env("FLOE_CHECKPOINT_LEASE_DURATION", "3s")
+            .env("FLOE_CHECKPOINT_WORKER_ID", name)
+            .env("FLOE_SOURCE_READ_RECORDS", "100");
+        c
+    };
+    assert_success(&floe("a").arg("init").output().unwrap(), &["init"]);
+    let workers: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let log = std::fs::File::create(aws.lake.dir.path().join(format!("{name}.log"))).unwrap();
+            floe(name).args(["run", "--until-idle"]).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+        })
+        .collect();
+    for mut w in workers {
+        assert!(w.wait().unwrap().success(), "a worker failed:\n{}\n{}", log_of(&aws, "a"), log_of(&aws, "b"));
+    }
+    // balancing 4 + 0 to 2 + 2 takes two steals; after that neither worker steals again
+    let whole = |w: &str| std::fs::read_to_string(aws.lake.dir.path().join(format!("{w}.log"))).unwrap();
+    let steals: usize = ["a", "b"].iter().map(|w| whole(w).matches("stolen=true").count()).sum();
+    assert!(steals <= 2, "{steals} steals:\n{}\n{}", log_of(&aws, "a"), log_of(&aws, "b"));
+    let done = crate::torture::reconcile(&aws, &report, &puts);
+    assert_eq!((done["lost"].clone(), done["duplicated"].clone()), (json!(0), json!(0)), "{done}");
 }

@@ -1,7 +1,8 @@
 //! The crash loop: a Kinesis → S3 bronze → Glue silver run with DynamoDB leases, killed again and
 //! again — at each of floe's crash points in turn (`floe::crashpoint::ALL`: right after a
-//! GetRecords answer, between a bronze put and its checkpoint, in the middle of a silver round's
-//! writes, after a batch's data files, between the bad-rows and the table commit,
+//! GetRecords answer, while a bronze put is in flight, between a bronze put and its checkpoint,
+//! in the middle of a silver round's writes, after a batch's data files, between the bad-rows
+//! and the table commit,
 //! after Glue applied an `UpdateTable`, after both commits, inside a compaction) and by SIGKILL at
 //! random moments — restarted, and left to finish. At the end silver equals the truth: every
 //! valid event once, every malformed record one bad row, bronze every record once.
@@ -79,7 +80,7 @@ pub(crate) fn reconcile(aws: &AwsLake, report: &Value, puts: &[Value]) -> Value 
 fn a_crash_loop_through_kinesis_s3_and_glue_loses_nothing_and_doubles_nothing() {
     let points = floe::crashpoint::ALL;
     let iterations: usize =
-        std::env::var("FLOE_TORTURE_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(points.len() + 2);
+        std::env::var("FLOE_TORTURE_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(points.len() * 3 / 2 + 1);
     let aws = AwsLake::new("crash");
     let lake = &aws.lake;
     let events = 500 * iterations as u64;

@@ -233,10 +233,14 @@ impl LeaseCoordinator {
             ..Round::default()
         };
         let expired = self.tracker.observe(&table, std::time::Instant::now());
+        let held: HashSet<ShardId> = t.held().into_iter().chain(active.iter().cloned()).collect();
+        // A shard this worker read to the tip (--until-idle) still counts as one of its leases:
+        // left out, the worker would look under-loaded and steal from the others, who would
+        // steal back (a ping-pong that re-reads the same ranges until the run ends).
         let readable: HashSet<ShardId> = ready_to_read(shards, &round.ended, &HashSet::new())
             .into_iter()
             .map(|s| s.id.clone())
-            .filter(|id| !caught_up.contains(id))
+            .filter(|id| !caught_up.contains(id) || held.contains(id))
             .collect();
         let me = t.worker_id();
         round.elsewhere = table
@@ -244,7 +248,6 @@ impl LeaseCoordinator {
             .filter(|l| l.owner.as_deref().is_some_and(|o| o != me) && !expired.contains(&l.shard))
             .map(|l| l.shard.clone())
             .collect();
-        let held: HashSet<ShardId> = t.held().into_iter().chain(active.iter().cloned()).collect();
         let plan = lease::plan(me, &table, &readable, &expired, &held);
         // ended shards whose silver a stopped worker left unfinished: no reader, silver only
         let adopt: Vec<ShardId> = match &self.silver {
