@@ -57,6 +57,7 @@ pub async fn run(
         );
         tokio::spawn(watch);
     }
+    let cancel = pipelines.cancel.clone();
     let res = match fan_out_consumer(&pipelines, &api).await {
         Ok(fan_out) => {
             let opts = ReadOptions {
@@ -68,18 +69,31 @@ pub async fn run(
             };
             let mut source = KinesisSource { pipelines, api, opts, coordinator, tokens, caught_up: HashSet::new() };
             let res = supervise(&mut source, sup).await;
+            stop_silver_on_error(&res, &cancel);
             wait_for_silver(silver.as_ref()).await;
             source.coordinator.release_all().await;
             res
         }
         Err(e) => {
+            let res = Err(e);
+            stop_silver_on_error(&res, &cancel);
             wait_for_silver(silver.as_ref()).await;
             coordinator.release_all().await;
-            Err(e)
+            res
         }
     };
     stop_background.cancel();
     res
+}
+
+/// Bronze failed: the run stops (the caller cancels everything once this task returns), but this
+/// task waits for silver first, and silver waits for the sources to drain, which they no longer
+/// will. So stop silver here (it commits what it gathered) and let the error through.
+fn stop_silver_on_error(res: &Result<()>, cancel: &CancellationToken) {
+    if let Err(e) = res {
+        tracing::error!(error = %e, "bronze failed; stopping silver before the leases are given back");
+        cancel.cancel();
+    }
 }
 
 /// Silver plans over the leases this worker holds: they are given back only once it stopped.

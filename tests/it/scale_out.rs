@@ -326,3 +326,34 @@ fn until_idle_workers_do_not_steal_leases_back_and_forth() {
     let done = crate::torture::reconcile(&aws, &report, &puts);
     assert_eq!((done["lost"].clone(), done["duplicated"].clone()), (json!(0), json!(0)), "{done}");
 }
+
+/// Bronze failing for good (here: the stream is deleted under it) stops the whole daemon with the
+/// error. It once hung instead: bronze waited for silver to stop before giving the leases back,
+/// and silver, with bronze gone, never saw the sources drain.
+#[test]
+fn a_worker_whose_bronze_fails_stops_with_the_error_instead_of_hanging() {
+    let aws = AwsLake::new("gone");
+    let stream = format!("floe-gone-{}", std::process::id());
+    tool(&["create", &stream, "1"]);
+    let (report, file) = generated(&aws, 500, 0.0, 96);
+    tool(&["put", &stream, &file, "0", &n(&report["records"]).to_string(), "1"]);
+    let init = on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint).arg("init").output().unwrap();
+    assert_success(&init, &["init"]);
+    let mut w = start(&aws, &stream, "a");
+    wait_for("a silver commit", Duration::from_secs(120), || w.count("floe_silver_records_in_total") > 0);
+    tool(&["delete", &stream]);
+    let begun = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = w.daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(120),
+            "still running after its stream was deleted:\n{}",
+            log_of(&aws, "a")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!status.success(), "{}", log_of(&aws, "a"));
+    assert!(log_of(&aws, "a").contains("bronze failed"), "{}", log_of(&aws, "a"));
+}

@@ -378,14 +378,18 @@ fn raw_records(op: &'static str, records: &[aws_sdk_kinesis::types::Record]) -> 
 }
 
 /// Classification of what the operation-specific match did not name: no answer or a 5xx is
-/// transient; throttling by error code (the protocol's typed field, not the message); the rest
-/// is fatal.
+/// transient; throttling by error code (the protocol's typed field, not the message), whichever
+/// throttling code a call gets (a ListShards answered with ProvisionedThroughputExceeded once
+/// stopped bronze); the rest is fatal.
 fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> FailureKind {
     match e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => FailureKind::Transient,
         SdkError::ServiceError(s) if s.raw().status().is_server_error() => FailureKind::Transient,
         SdkError::ServiceError(s)
-            if matches!(s.err().code(), Some("ThrottlingException" | "LimitExceededException")) =>
+            if matches!(
+                s.err().code(),
+                Some("ThrottlingException" | "LimitExceededException" | "ProvisionedThroughputExceededException")
+            ) =>
         {
             FailureKind::Throttled
         }

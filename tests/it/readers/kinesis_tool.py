@@ -125,6 +125,9 @@ if command == "create":
     k.create_stream(StreamName=args[0], ShardCount=int(args[1]))
     wait_active(k, args[0])
     print(json.dumps({"stream": args[0]}))
+elif command == "delete":
+    k.delete_stream(StreamName=args[0], EnforceConsumerDeletion=True)
+    print(json.dumps({"deleted": args[0]}))
 elif command == "put":
     print(json.dumps({"records": put(k, args[0], args[1], int(args[2]), int(args[3]), int(args[4]))}))
 elif command == "put-raw":
