@@ -172,8 +172,10 @@ fn assert_silver_exact(mut figures: Value) {
 
 #[test]
 fn a_worker_frozen_past_its_lease_with_open_batches_writes_nothing_stale() {
+    // nothing of a's frozen epoch landed (`stale_objects`, checked inside). Bronze may still
+    // hold a range twice from the balancing afterwards, when a steals a shard back from a live b
+    // whose flush had passed its fence (the window of ADR 0007); silver stays exact either way.
     let figures = split_brain(Freeze::OpenBatch);
-    assert_eq!(figures["bronze_twice"], json!(0), "{figures}");
     assert_silver_exact(figures);
 }
 
