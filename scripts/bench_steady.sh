@@ -9,10 +9,18 @@
 #
 #   FLOE_BENCH_PROFILE=release scripts/bench_steady.sh 20000 10     # freshness
 #   FLOE_BENCH_PROFILE=release scripts/bench_steady.sh 20000 30     # soak
+#
+# A third argument names a file the figures are appended to as one `torture-summary: {json}`
+# line (scripts/torture.sh --soak renders it into docs/reliability.md). Any `FLOE_…` setting in
+# the environment reaches the daemon: the torture suite's soak runs it with
+# FLOE_SILVER_DEDUP_LOOKBACK=10m, so that 30 minutes are three dedup windows and the slope over
+# the second half shows whether memory stops growing once the window is full.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${1:-20000}"
 MINUTES="${2:-10}"
+SUMMARY="${3:-}"
+[ -z "$SUMMARY" ] || SUMMARY=$(realpath "$SUMMARY")
 for v in "$RATE" "$MINUTES"; do
   case "$v" in '' | *[!0-9]*) echo "bench_steady.sh: RATE and MINUTES are whole numbers, not '$v'" >&2; exit 2 ;; esac
 done
@@ -79,9 +87,9 @@ peak=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON/status")
 cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$DAEMON/stat")
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
 
-"$VENV/bin/python" - "$WORK" "$RATE" "$MINUTES" "$PROFILE" "$produced" "$caught_up" "$peak" "$cpu" <<'PY'
+"$VENV/bin/python" - "$WORK" "$RATE" "$MINUTES" "$PROFILE" "$produced" "$caught_up" "$peak" "$cpu" "${FLOE_SILVER_DEDUP_LOOKBACK:-24h (default)}" "$SUMMARY" <<'PY'
 import json, os, platform, re, statistics, sys
-work, rate, minutes, profile, produced, caught_up, peak, cpu = sys.argv[1:9]
+work, rate, minutes, profile, produced, caught_up, peak, cpu, window, summary = sys.argv[1:11]
 from pyiceberg.catalog.sql import SqlCatalog
 
 metrics = open(f"{work}/metrics.txt").read()
@@ -128,21 +136,25 @@ first, last = statistics.fmean(r for _, r in warm[:third]), statistics.fmean(r f
 c = SqlCatalog("floe", uri=f"sqlite:///{work}/wh/catalog.db", warehouse=f"file://{work}/wh")
 t = c.load_table("floe.events")
 sizes = sorted(t.inspect.files().column("file_size_in_bytes").to_pylist())
-rows = t.scan(selected_fields=("event_id",)).to_arrow().num_rows
+ids = t.scan(selected_fields=("event_id",)).to_arrow().column("event_id")
+rows = len(ids)
+import pyarrow.compute as pc
+distinct = pc.count_distinct(ids).as_py()
 mib = lambda b: b / 2**20
 pct = lambda q: mib(sizes[min(len(sizes) - 1, int(q * len(sizes)))]) if sizes else 0
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 late = [json.loads(l)["late_s"] for l in open(f"{work}/drops.jsonl")]
 
 print(f"machine: {os.cpu_count()} × {model}, {platform.system()} {platform.release()}; profile: {profile}")
-print(f"load: {rate} events/s for {minutes} min ({produced} events, drops every 5 s, producer late by at most {max(late):.2f} s)")
+print(f"load: {rate} events/s for {minutes} min ({produced} events, drops every 5 s, producer late by at most {max(late):.2f} s); dedup window {window}")
 print()
 print("| figure | value |")
 print("|---|---|")
 print(f"| commits (events table) | {commits:.0f} |")
 print(f"| freshness p50 / p90 / p99 / max (per commit, oldest record) | {quantile(.5)} / {quantile(.9)} / {quantile(.99)} / {quantile(1)} |")
 print(f"| silver caught up after the producer stopped | {float(caught_up):.1f} s |")
-print(f"| silver rows (scanned through the catalog) / bad rows / dedup drops | {rows} / {counter('floe_bad_rows_total'):.0f} / {counter('floe_dedup_drops_total'):.0f} |")
+bad, drops = counter('floe_bad_rows_total'), counter('floe_dedup_drops_total')
+print(f"| silver rows (scanned through the catalog; distinct event ids) / bad rows / dedup drops | {rows} ({distinct}) / {bad:.0f} / {drops:.0f} |")
 print(f"| daemon CPU (user + system) / per 1M events | {float(cpu):.0f} s / {float(cpu) / int(produced) * 1e6:.1f} s |")
 print(f"| RSS after warm-up: first third / last third / peak | {first:.0f} / {last:.0f} / {int(peak) / 1024:.0f} MiB |")
 print(f"| RSS slope after the first 2 min (least squares, {len(warm)} samples) | {slope:+.1f} MiB/h |")
@@ -158,4 +170,15 @@ if dedup:
     print("dedup samples (s, ids in memory / on disk):", " ".join(
         f"{float(t):.0f}:{int(m) // 1000}k/{int(d) // 1000}k" for t, m, d, _ in dedup[:: max(1, len(dedup) // 15)]))
 print("RSS samples (s, MiB):", " ".join(f"{t:.0f}:{kib / 1024:.0f}" for t, kib, _ in samples[:: max(1, len(samples) // 30)]))
+if summary:
+    # lost: produced records that are neither a row, a bad row nor a counted drop;
+    # duplicated: silver rows beyond one per event id
+    accounted = rows + bad + drops
+    line = {"test": f"soak: {rate} events/s for {minutes} min, dedup window {window} ({profile} build)",
+            "records_in": int(produced), "silver_rows": rows, "bad_rows": int(bad), "dedup_drops": int(drops),
+            "lost": max(0, int(produced) - int(accounted)), "duplicated": rows - distinct,
+            "max_rss_mib": round(int(peak) / 1024), "rss_slope_mib_h": round(late_slope, 1),
+            "seconds": int(minutes) * 60}
+    with open(summary, "a", encoding="utf-8") as f:
+        f.write("torture-summary: " + json.dumps(line) + "\n")
 PY
