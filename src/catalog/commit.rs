@@ -232,8 +232,13 @@ impl Committer {
             }
             let now = progress(&table);
             let current = &now.watermarks;
-            // an attempt whose answer was lost landed after all: it is this commit, not a cover
-            if maybe_committed && let Some(snapshot_id) = find_commit(&table, &commit_id) {
+            // An earlier attempt landed after all: it is this commit, not a cover. Looked for
+            // after any refusal, not only after an unanswered attempt: the SDK retries a call
+            // whose answer was lost by itself, and Glue refuses the retry (its `VersionId` was
+            // moved — by this commit), so an applied commit can come back as a plain conflict.
+            if attempt > 1
+                && let Some(snapshot_id) = find_commit(&table, &commit_id)
+            {
                 crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
                 return Ok(CommitOutcome::Committed { snapshot_id });
             }

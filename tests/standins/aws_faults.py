@@ -20,7 +20,11 @@ with ``/v1/``; the rest is S3's REST protocol.
 Prints its port, then serves until killed; GET /__faults returns the counts by kind and by
 service (a path no bucket can have).
 
-usage: aws_faults.py <upstream endpoint> <every> [<delay seconds>]
+With ``--only TARGET:KIND`` only requests whose X-Amz-Target is TARGET are counted and faulted,
+always with KIND: the 1st, the (1+EVERY)th, … of them (``--only AWSGlue.UpdateTable:lost_answer``
+with EVERY 2 loses the answer of every other UpdateTable — the SDK's own retry of it gets through).
+
+usage: aws_faults.py <upstream endpoint> <every> [<delay seconds>] [--only TARGET:KIND]
 """
 import http.client
 import json
@@ -35,9 +39,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KINDS = ("server_error", "throttle", "reset", "delay", "lost_answer")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 
-upstream = urllib.parse.urlsplit(sys.argv[1])
-every = int(sys.argv[2])
-delay_seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 1.5
+args = sys.argv[1:]
+only = None
+if "--only" in args:
+    i = args.index("--only")
+    target, _, only_kind = args[i + 1].rpartition(":")
+    if only_kind not in ("server_error", "throttle", "reset", "delay", "lost_answer") or not target:
+        sys.exit(f"aws_faults.py: --only TARGET:KIND, KIND one of the kinds, not {args[i + 1]!r}")
+    only = (target, only_kind)
+    del args[i:i + 2]
+upstream = urllib.parse.urlsplit(args[0])
+every = int(args[1])
+delay_seconds = float(args[2]) if len(args) > 2 else 1.5
 lock = threading.Lock()
 state = {}  # service -> its own request and fault counts
 counts = {"requests": 0, "by_kind": {k: 0 for k in KINDS}, "by_service": {}}
@@ -52,7 +65,7 @@ def service_of(target, path):
     return "s3" if not target else "other"
 
 
-def next_fault(service):
+def next_fault(service, target):
     """The fault for this request, or None. The schedule is kept per service (a service that is
     called rarely, like the lease table, is faulted as surely as S3) and counted under the lock so
     it is exact."""
@@ -60,8 +73,18 @@ def next_fault(service):
         counts["requests"] += 1
         mine = state.setdefault(service, {"requests": 0, "faults": 0})
         per = counts["by_service"].setdefault(service, {"requests": 0, **{k: 0 for k in KINDS}})
-        mine["requests"] += 1
         per["requests"] += 1
+        if only is not None:
+            if target != only[0]:
+                return None
+            mine["requests"] += 1
+            if every <= 0 or (mine["requests"] - 1) % every:
+                return None
+            kind = only[1]
+            counts["by_kind"][kind] += 1
+            per[kind] += 1
+            return kind
+        mine["requests"] += 1
         if every <= 0 or mine["requests"] % every:
             return None
         kind = KINDS[mine["faults"] % len(KINDS)]
@@ -150,10 +173,10 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command == "GET" and self.path == "/__faults":
             with lock:
                 return self.answer(200, [("Content-Type", "application/json")], json.dumps(counts).encode())
-        service = service_of(self.headers.get("X-Amz-Target", ""), self.path)
-        kind = next_fault(service)
+        target = self.headers.get("X-Amz-Target", "")
+        kind = next_fault(service_of(target, self.path), target)
         if kind in ("server_error", "throttle"):
-            return self.answer(*error_answer(service, kind))
+            return self.answer(*error_answer(service_of(target, self.path), kind))
         if kind == "reset":
             return self.hang_up()
         if kind == "delay":
