@@ -9,7 +9,8 @@
 //!
 //! The default run makes one iteration per crash point plus random kills (a couple of minutes);
 //! `scripts/torture.sh` runs 50 (`FLOE_TORTURE_ITERATIONS`), then the loop again with every
-//! request through the fault proxies, and writes the summary table to docs/reliability.md. Every test here prints its figures as one `torture-summary: {json}` line.
+//! request through the fault proxies, and writes the summary table to docs/reliability.md.
+//! Every test here prints its figures as one `torture-summary: {json}` line.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;

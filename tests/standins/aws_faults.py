@@ -44,7 +44,7 @@ only = None
 if "--only" in args:
     i = args.index("--only")
     target, _, only_kind = args[i + 1].rpartition(":")
-    if only_kind not in ("server_error", "throttle", "reset", "delay", "lost_answer") or not target:
+    if only_kind not in KINDS or not target:
         sys.exit(f"aws_faults.py: --only TARGET:KIND, KIND one of the kinds, not {args[i + 1]!r}")
     only = (target, only_kind)
     del args[i:i + 2]
@@ -74,20 +74,14 @@ def next_fault(service, target):
         mine = state.setdefault(service, {"requests": 0, "faults": 0})
         per = counts["by_service"].setdefault(service, {"requests": 0, **{k: 0 for k in KINDS}})
         per["requests"] += 1
-        if only is not None:
-            if target != only[0]:
-                return None
-            mine["requests"] += 1
-            if every <= 0 or (mine["requests"] - 1) % every:
-                return None
-            kind = only[1]
-            counts["by_kind"][kind] += 1
-            per[kind] += 1
-            return kind
-        mine["requests"] += 1
-        if every <= 0 or mine["requests"] % every:
+        if only is not None and target != only[0]:
             return None
-        kind = KINDS[mine["faults"] % len(KINDS)]
+        mine["requests"] += 1
+        # --only faults the 1st, (1+EVERY)th, … of its requests; otherwise the EVERYth, 2·EVERYth, …
+        n = mine["requests"] - 1 if only is not None else mine["requests"]
+        if every <= 0 or n % every:
+            return None
+        kind = only[1] if only is not None else KINDS[mine["faults"] % len(KINDS)]
         mine["faults"] += 1
         counts["by_kind"][kind] += 1
         per[kind] += 1
