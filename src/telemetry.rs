@@ -34,6 +34,7 @@ pub mod names {
     pub const SILVER_DECODED: &str = "floe_silver_records_decoded_total";
     pub const SILVER_REBASES: &str = "floe_silver_commit_rebases_total";
     pub const SILVER_BATCH_CONFLICTS: &str = "floe_silver_batch_conflicts_total";
+    pub const SILVER_COMMIT_DEDUP_DROPS: &str = "floe_silver_commit_dedup_drops_total";
 }
 
 /// Install the Prometheus recorder and describe every metric. Returns the handle that renders
@@ -87,6 +88,10 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
         "Silver batches given up because a shard of theirs moved under them (read again), per table"
     );
     describe_counter!(
+        SILVER_COMMIT_DEDUP_DROPS,
+        "Rows a commit dropped from its own files because another writer committed their event ids first, per table"
+    );
+    describe_counter!(
         SUBSCRIPTIONS,
         "Enhanced fan-out subscriptions opened (the service ends each after 5 minutes), per shard"
     );
@@ -132,6 +137,13 @@ pub fn record_rebase(table: &str, refusals: u64) {
     metrics::counter!(names::SILVER_REBASES, "table" => table.to_string()).increment(refusals);
 }
 
+/// A commit dropped `rows` of its own because another writer committed the same event ids first
+/// (part of the dedup drops as well).
+pub fn record_commit_dedup_drops(table: &str, rows: u64) {
+    COMMIT_DEDUP_DROPS.fetch_add(rows, Relaxed);
+    metrics::counter!(names::SILVER_COMMIT_DEDUP_DROPS, "table" => table.to_string()).increment(rows);
+}
+
 /// A silver batch was given up on a conflict (one of its shards moved under it).
 pub fn record_batch_conflict(table: &str) {
     BATCH_CONFLICTS.fetch_add(1, Relaxed);
@@ -162,6 +174,7 @@ pub fn record_subscription(shard: &str) {
 static COMMIT_CONFLICTS: AtomicU64 = AtomicU64::new(0);
 /// Re-applications of refused commits that then landed (all tables, this process).
 static COMMIT_REBASES: AtomicU64 = AtomicU64::new(0);
+static COMMIT_DEDUP_DROPS: AtomicU64 = AtomicU64::new(0);
 /// Silver batches given up on a conflict (all tables, this process).
 static BATCH_CONFLICTS: AtomicU64 = AtomicU64::new(0);
 
@@ -217,6 +230,8 @@ pub struct CountersSnapshot {
     pub commit_rebases: u64,
     /// Silver batches given up on a conflict and planned again.
     pub batch_conflicts: u64,
+    /// Dedup drops made at commit time: ids another writer committed first (ADR 0018).
+    pub commit_dedup_drops: u64,
 }
 
 impl Counters {
@@ -273,6 +288,7 @@ impl Counters {
             commit_conflicts: COMMIT_CONFLICTS.load(Relaxed),
             commit_rebases: COMMIT_REBASES.load(Relaxed),
             batch_conflicts: BATCH_CONFLICTS.load(Relaxed),
+            commit_dedup_drops: COMMIT_DEDUP_DROPS.load(Relaxed),
         }
     }
 }

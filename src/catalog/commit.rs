@@ -12,7 +12,6 @@
 //! [`Change`]; a new commit kind is a new variant and its attempt in [`Committer::attempt`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iceberg::TableIdent;
@@ -23,6 +22,8 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use super::handle::{FloeCatalog, PointerSwap};
 use super::pinned::PinnedBase;
 use super::progress::{Progress, progress, progress_properties};
+use super::rebase::{Rebase, collides};
+pub use super::rebase::{RebaseCheck, RebaseGuard, Resolved};
 use super::rewrite::{FileChange, NotStaged};
 use crate::error::{Error, Result};
 use crate::model::{Frontier, PROGRESS_MARKER, WORKER_PREFIX, Watermarks};
@@ -68,27 +69,13 @@ pub struct TableCommit {
     pub rebase: Option<RebaseGuard>,
 }
 
-/// What a commit must not collide with when it lands on a head other writers moved.
-#[derive(Debug, Clone)]
-pub struct RebaseGuard {
-    /// The snapshot the commit was planned on (`None`: the empty table).
-    pub planned_on: Option<i64>,
-    pub check: Arc<dyn RebaseCheck>,
-}
-
-/// A check of one snapshot another writer added after a commit was planned (silver: that it
-/// adds none of the event ids the commit adds — two workers' batches each holding one copy of
-/// a re-send would otherwise both land; ADR 0018).
-#[async_trait::async_trait]
-pub trait RebaseCheck: Send + Sync + std::fmt::Debug {
-    /// `Some(reason)`: the commit must be planned again.
-    async fn check(&self, table: &Table, snapshot_id: i64) -> Result<Option<String>>;
-}
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
     Committed {
         snapshot_id: i64,
+        /// Rows dropped at commit time because another writer committed them first (the
+        /// [`RebaseGuard`]'s resolution); 0 without one.
+        rebase_drops: u64,
     },
     /// Every shard of the commit was already covered (a retry after a commit whose answer was
     /// lost): nothing was committed and the commit's files were deleted.
@@ -118,35 +105,6 @@ fn find_commit(table: &Table, commit_id: &str) -> Option<i64> {
         at = snapshot.parent_snapshot_id();
     }
     None
-}
-
-/// Snapshots followed back from the head to the one a commit was planned on.
-const REBASE_DEPTH: usize = 1000;
-
-/// Run `guard`'s check on each snapshot added since the commit was planned and not checked yet
-/// (a compaction's replace holds the same rows: skipped). `Some(reason)` on a collision, or when
-/// the planned-on snapshot is no longer in the head's recent ancestry (plan again).
-async fn collides(table: &Table, guard: &RebaseGuard, checked: &mut HashSet<i64>) -> Result<Option<String>> {
-    let meta = table.metadata();
-    let mut at = meta.current_snapshot_id();
-    let mut since = Vec::new();
-    for _ in 0..REBASE_DEPTH {
-        if at == guard.planned_on {
-            for id in since.into_iter().rev() {
-                if let Some(why) = guard.check.check(table, id).await? {
-                    return Ok(Some(why));
-                }
-                checked.insert(id);
-            }
-            return Ok(None);
-        }
-        let Some(snapshot) = at.and_then(|id| meta.snapshot_by_id(id)) else { break };
-        if !checked.contains(&snapshot.snapshot_id()) && snapshot.summary().operation != Operation::Replace {
-            since.push(snapshot.snapshot_id());
-        }
-        at = snapshot.parent_snapshot_id();
-    }
-    Ok(Some("the snapshot the batch was planned on is no longer in the table's recent history".into()))
 }
 
 /// How one attempt ended, when it did not commit.
@@ -207,8 +165,18 @@ impl Committer {
     /// double a batch.
     pub async fn commit(&self, commit: TableCommit) -> Result<CommitOutcome> {
         let started = Instant::now();
-        let TableCommit { ident, change, planned_after, ends_at, frontier, summary, oldest_arrival_micros, rebase } =
-            commit;
+        let TableCommit {
+            ident,
+            mut change,
+            planned_after,
+            ends_at,
+            frontier,
+            mut summary,
+            oldest_arrival_micros,
+            rebase,
+        } = commit;
+        // rows dropped so far because another writer committed them first
+        let mut rebase_drops = 0u64;
         // other writers' snapshots found to pass the rebase check (not read again on a later attempt)
         let mut checked: HashSet<i64> = HashSet::new();
         // Set once an attempt failed without a definite answer (the commit may have landed): from
@@ -228,7 +196,7 @@ impl Committer {
                 unsure_snapshots.iter().find(|&&id| table.metadata().snapshot_by_id(id).is_some())
             {
                 crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
-                return Ok(CommitOutcome::Committed { snapshot_id });
+                return Ok(CommitOutcome::Committed { snapshot_id, rebase_drops });
             }
             let now = progress(&table);
             let current = &now.watermarks;
@@ -240,7 +208,7 @@ impl Committer {
                 && let Some(snapshot_id) = find_commit(&table, &commit_id)
             {
                 crate::telemetry::record_commit(ident.name(), started.elapsed(), oldest_arrival_micros);
-                return Ok(CommitOutcome::Committed { snapshot_id });
+                return Ok(CommitOutcome::Committed { snapshot_id, rebase_drops });
             }
             // a commit without progress (a compaction) is never "already covered"
             if !ends_at.is_empty() && current.covers(&ends_at) {
@@ -263,13 +231,37 @@ impl Committer {
                     ),
                 });
             }
-            if let Some(guard) = &rebase
-                && let Some(why) = collides(&table, guard, &mut checked).await?
-            {
-                if !maybe_committed {
-                    delete_files(&table, change.written_files()).await;
+            if let Some(guard) = &rebase {
+                match collides(&table, guard, &mut checked).await? {
+                    Rebase::Clear => {}
+                    Rebase::Shared(rows) => {
+                        let Change::Append(files) = &change else {
+                            return Err(Error::invalid(format!("{ident}: only an append is resolved on a rebase")));
+                        };
+                        let resolved = guard.check.resolve(&table, files).await?;
+                        tracing::info!(
+                            table = %ident, shared = rows, dropped = resolved.dropped,
+                            files_rewritten = resolved.replaced.len(),
+                            "another writer committed some of this batch's event ids first; dropped them from the batch's own files"
+                        );
+                        if !maybe_committed {
+                            delete_files(&table, &resolved.replaced).await;
+                        }
+                        rebase_drops += resolved.dropped;
+                        summary.extend(resolved.summary);
+                        change = Change::Append(resolved.files);
+                    }
+                    Rebase::Lost => {
+                        if !maybe_committed {
+                            delete_files(&table, change.written_files()).await;
+                        }
+                        return Err(Error::CommitConflict {
+                            table: ident.to_string(),
+                            message: "the snapshot the batch was planned on is no longer in the table's recent history"
+                                .into(),
+                        });
+                    }
                 }
-                return Err(Error::CommitConflict { table: ident.to_string(), message: why });
             }
             // never move a watermark back: a shard this table already had is kept at its maximum
             let mut props = progress_summary(&now, &ends_at, &frontier);
@@ -282,7 +274,10 @@ impl Committer {
                     if refusals > 0 {
                         crate::telemetry::record_rebase(ident.name(), refusals);
                     }
-                    return Ok(CommitOutcome::Committed { snapshot_id });
+                    if rebase_drops > 0 {
+                        crate::telemetry::record_commit_dedup_drops(ident.name(), rebase_drops);
+                    }
+                    return Ok(CommitOutcome::Committed { snapshot_id, rebase_drops });
                 }
                 Err(Refused::Gone(path)) => {
                     if !maybe_committed {

@@ -8,7 +8,8 @@
 //! - [`tables`]: `catalog/*.toml` → Iceberg schema, partition spec, properties.
 //! - [`setup`]: create the namespace and tables that are missing (`floe init`, start of `run`).
 //! - [`commit`]: the [`Committer`] — commit values (data change + progress) into snapshots, with
-//!   the watermark re-check and the conflict retry; [`pinned`] is the catalog one attempt sees.
+//!   the watermark re-check and the conflict retry; [`pinned`] is the catalog one attempt sees;
+//!   `rebase` checks (and resolves) a commit against what other writers committed meanwhile.
 //! - [`progress`]: a table's watermarks, read back from its snapshot ancestry.
 //! - [`stats`]: live files, small files and counter totals of a table.
 
@@ -22,6 +23,7 @@ pub mod open;
 mod pinned;
 pub mod progress;
 mod read_retry;
+mod rebase;
 mod rest_commit;
 pub mod rewrite;
 pub mod setup;

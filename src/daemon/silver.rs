@@ -197,13 +197,16 @@ impl SilverLoop {
                 })
             })
             .await?;
-        let r = batch.report;
+        let mut r = batch.report;
         if let Some(reach) = &self.reach {
             reach.publish(&t.managed.def.name, &ends);
         }
         // The table's commit (the last) carries the batch's accounting.
         match outcomes.last() {
-            Some(CommitOutcome::Committed { snapshot_id }) => {
+            Some(CommitOutcome::Committed { snapshot_id, rebase_drops }) => {
+                // rows another writer committed first were dropped from the batch's files
+                r.rows = r.rows.saturating_sub(*rebase_drops);
+                r.dedup_drops += rebase_drops;
                 if let Some(state) = &t.dedup {
                     let mut state = state.lock().await;
                     if let Err(e) = state.record_commit(*snapshot_id, &batch.new_ids) {

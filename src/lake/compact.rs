@@ -222,7 +222,7 @@ pub async fn compact(
     };
     crate::crashpoint::hit(crate::crashpoint::COMPACT_BEFORE_COMMIT);
     match committer.commit(commit).await? {
-        CommitOutcome::Committed { snapshot_id } => report.snapshot_id = Some(snapshot_id),
+        CommitOutcome::Committed { snapshot_id, .. } => report.snapshot_id = Some(snapshot_id),
         CommitOutcome::AlreadyCovered => {
             return Err(Error::invalid(format!("{}: a compaction cannot be already covered", report.table)));
         }

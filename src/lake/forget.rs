@@ -232,7 +232,7 @@ pub async fn forget_rows(
         oldest_arrival_micros: None,
         rebase: None,
     };
-    if let crate::catalog::commit::CommitOutcome::Committed { snapshot_id } = committer.commit(commit).await? {
+    if let crate::catalog::commit::CommitOutcome::Committed { snapshot_id, .. } = committer.commit(commit).await? {
         out.snapshot_id = Some(snapshot_id);
     }
     Ok(out)

@@ -103,15 +103,27 @@ fn read_pairs(bytes: bytes::Bytes, def: &DedupDef, path: &str) -> Result<Vec<(Id
 }
 
 fn pairs(b: &RecordBatch, def: &DedupDef, out: &mut Vec<(Id, i64)>) -> Result<()> {
-    let missing = |c: &str| Error::invalid(format!("dedup column {c} is missing"));
-    let k = cast(b.column_by_name(&def.key).ok_or_else(|| missing(&def.key))?, &DataType::Utf8)?;
+    let ids = row_ids(b, &def.key)?;
     let t = b.column_by_name(&def.time).ok_or_else(|| missing(&def.time))?;
     let t = cast(&cast(t, &DataType::Timestamp(TimeUnit::Microsecond, None))?, &DataType::Int64)?;
-    let (k, t) = (downcast::<StringArray>(&k)?, downcast::<Int64Array>(&t)?);
-    for i in 0..b.num_rows() {
-        if k.is_valid(i) && t.is_valid(i) {
-            out.push((Id::of(k.value(i)), t.value(i)));
+    let t = downcast::<Int64Array>(&t)?;
+    for (i, id) in ids.into_iter().enumerate() {
+        if let Some(id) = id
+            && t.is_valid(i)
+        {
+            out.push((id, t.value(i)));
         }
     }
     Ok(())
+}
+
+/// The dedup id of each row of `b` by its `key` column (`None` where the key is null).
+pub fn row_ids(b: &RecordBatch, key: &str) -> Result<Vec<Option<Id>>> {
+    let k = cast(b.column_by_name(key).ok_or_else(|| missing(key))?, &DataType::Utf8)?;
+    let k = downcast::<StringArray>(&k)?;
+    Ok((0..b.num_rows()).map(|i| k.is_valid(i).then(|| Id::of(k.value(i)))).collect())
+}
+
+fn missing(column: &str) -> Error {
+    Error::invalid(format!("dedup column {column} is missing"))
 }

@@ -1,45 +1,177 @@
 //! Dedup across workers at commit time (ADR 0018). With silver split by shard, two workers'
 //! batches can each hold one copy of a re-send (it landed on two shards held by two workers):
 //! neither batch sees the other, which is not committed yet. So a commit that lands on a head
-//! another writer moved first reads the event ids of the data files each such snapshot added,
-//! and is planned again if one of them is an id it adds: the next round's dedup state, brought
-//! up to the head, then drops the copy. The cost follows the other writers' commits, not the
-//! table's age.
+//! another writer moved first reads the event ids of the data files each such snapshot added.
+//! The rows of the batch whose id one of them holds are dropped from the batch's own files —
+//! only the files that hold one are read and written again — and counted as dedup drops; the
+//! batch is not planned again. The cost follows the other writers' commits and this batch's own
+//! files, not the table's age.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
+use futures::{StreamExt, TryStreamExt};
+use iceberg::scan::{ArrowRecordBatchStream, FileScanTask};
+use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
-use super::dedup_read::added_files_ids;
+use super::dedup_read::{added_files_ids, row_ids};
 use super::seen::Id;
-use crate::catalog::commit::RebaseCheck;
+use super::writer::OpenFiles;
+use crate::catalog::commit::{RebaseCheck, Resolved, delete_files};
 use crate::catalog::tables::DedupDef;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// The ids a commit adds, checked against another writer's snapshot.
+/// Snapshot-summary keys of the batch counters a resolution changes (written by `pending.rs`).
+pub const ROWS: &str = "floe.rows";
+pub const DEDUP_DROPS: &str = "floe.dedup-drops";
+
+/// The ids a commit adds, checked against other writers' snapshots, and what was found.
 #[derive(Debug)]
 pub struct NoIdTwice {
     def: DedupDef,
+    /// The batch's counters as planned: given again, net of the drops, after a resolution.
+    rows: u64,
+    dedup_drops: u64,
+    state: Mutex<Found>,
+}
+
+#[derive(Debug, Default)]
+struct Found {
+    /// The ids the commit still adds.
     ids: HashSet<Id>,
+    /// Of those, the ids another writer's snapshot holds: dropped by the next `resolve`.
+    shared: HashSet<Id>,
+    /// Rows dropped by the resolutions so far.
+    dropped: u64,
 }
 
 impl NoIdTwice {
-    pub fn new(def: DedupDef, ids: impl IntoIterator<Item = Id>) -> Self {
-        Self { def, ids: ids.into_iter().collect() }
+    /// `rows` and `dedup_drops`: the batch's counters in its summary.
+    pub fn new(def: DedupDef, ids: impl IntoIterator<Item = Id>, rows: u64, dedup_drops: u64) -> Self {
+        let found = Found { ids: ids.into_iter().collect(), ..Found::default() };
+        Self { def, rows, dedup_drops, state: Mutex::new(found) }
+    }
+
+    fn found(&self) -> Result<std::sync::MutexGuard<'_, Found>> {
+        self.state.lock().map_err(|_| Error::invalid("rebase dedup state poisoned"))
     }
 }
 
 #[async_trait::async_trait]
 impl RebaseCheck for NoIdTwice {
-    async fn check(&self, table: &Table, snapshot_id: i64) -> Result<Option<String>> {
-        if self.ids.is_empty() {
-            return Ok(None);
+    async fn check(&self, table: &Table, snapshot_id: i64) -> Result<u64> {
+        if self.found()?.ids.is_empty() {
+            return Ok(0);
         }
         let mut files = 0;
         let theirs = added_files_ids(table, snapshot_id, &self.def, &mut files).await?;
-        let shared = theirs.iter().filter(|(id, _)| self.ids.contains(id)).count();
-        Ok((shared > 0).then(|| {
-            format!("snapshot {snapshot_id} of another writer added {shared} event id(s) this batch adds; deduplicating again")
-        }))
+        let mut found = self.found()?;
+        let Found { ids, shared, .. } = &mut *found;
+        let before = shared.len();
+        shared.extend(theirs.iter().map(|(id, _)| *id).filter(|id| ids.contains(id)));
+        Ok((shared.len() - before) as u64)
     }
+
+    async fn resolve(&self, table: &Table, files: &[DataFile]) -> Result<Resolved> {
+        let shared = std::mem::take(&mut self.found()?.shared);
+        let mut out = Resolved::default();
+        if shared.is_empty() {
+            out.files = files.to_vec();
+            return Ok(out);
+        }
+        // only the key column first: which files hold a shared id
+        let key_id = table
+            .metadata()
+            .current_schema()
+            .field_id_by_name(&self.def.key)
+            .ok_or_else(|| Error::invalid(format!("dedup column {} is missing", self.def.key)))?;
+        for f in files {
+            let mut holds = false;
+            let mut batches = read(table, f, vec![key_id])?;
+            while let Some(b) = batches.try_next().await? {
+                if row_ids(&b, &self.def.key)?.iter().any(|id| id.is_some_and(|id| shared.contains(&id))) {
+                    holds = true;
+                    break;
+                }
+            }
+            match holds {
+                true => out.replaced.push(f.clone()),
+                false => out.files.push(f.clone()),
+            }
+        }
+        let (written, dropped) = rewrite_without(table, &out.replaced, &self.def.key, &shared).await?;
+        out.files.extend(written);
+        out.dropped = dropped;
+        let mut found = self.found()?;
+        found.ids.retain(|id| !shared.contains(id));
+        found.dropped += dropped;
+        out.summary = BTreeMap::from([
+            (ROWS.to_string(), self.rows.saturating_sub(found.dropped).to_string()),
+            (DEDUP_DROPS.to_string(), (self.dedup_drops + found.dropped).to_string()),
+        ]);
+        Ok(out)
+    }
+}
+
+/// `files` written again without the rows whose `key` is in `drop`: the new files and the rows
+/// dropped. The rows must add up to what the files held.
+async fn rewrite_without(
+    table: &Table,
+    files: &[DataFile],
+    key: &str,
+    drop: &HashSet<Id>,
+) -> Result<(Vec<DataFile>, u64)> {
+    if files.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let all: Vec<i32> = table.metadata().current_schema().as_struct().fields().iter().map(|f| f.id).collect();
+    let mut out = OpenFiles::new(table)?;
+    let mut dropped = 0u64;
+    for f in files {
+        let mut batches = read(table, f, all.clone())?;
+        while let Some(b) = batches.try_next().await? {
+            let keep: BooleanArray =
+                row_ids(&b, key)?.iter().map(|id| Some(!id.is_some_and(|id| drop.contains(&id)))).collect();
+            let kept = filter_record_batch(&b, &keep)?;
+            dropped += (b.num_rows() - kept.num_rows()) as u64;
+            out.write(std::slice::from_ref(&kept)).await?;
+        }
+    }
+    let (held, kept) = (files.iter().map(DataFile::record_count).sum::<u64>(), out.rows());
+    let written = out.close().await?;
+    if held != kept + dropped {
+        delete_files(table, &written).await;
+        return Err(Error::invalid(format!(
+            "{}: rewriting a batch's files without {dropped} shared id(s): read {} rows where they hold {held}",
+            table.identifier(),
+            kept + dropped
+        )));
+    }
+    Ok((written, dropped))
+}
+
+/// The rows of one of the commit's own (uncommitted) files, columns `field_ids`, in the table's
+/// current schema.
+fn read(table: &Table, file: &DataFile, field_ids: Vec<i32>) -> Result<ArrowRecordBatchStream> {
+    let task = FileScanTask {
+        file_size_in_bytes: file.file_size_in_bytes(),
+        start: 0,
+        length: file.file_size_in_bytes(),
+        record_count: Some(file.record_count()),
+        data_file_path: file.file_path().to_string(),
+        data_file_format: file.file_format(),
+        schema: table.metadata().current_schema().clone(),
+        project_field_ids: field_ids,
+        predicate: None,
+        deletes: Vec::new(),
+        partition: None,
+        partition_spec: None,
+        name_mapping: None,
+        case_sensitive: true,
+    };
+    let tasks = futures::stream::iter([Ok(task)]).boxed();
+    Ok(table.reader_builder().build().read(tasks)?.stream())
 }

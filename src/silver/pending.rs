@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use iceberg::table::Table;
 
 use super::batch::{BatchReport, SilverBatch};
-use super::dedup_rebase::NoIdTwice;
+use super::dedup_rebase::{DEDUP_DROPS, NoIdTwice, ROWS};
 use super::seen::Id;
 use super::table_files::TableFiles;
 use crate::catalog::commit::{Change, RebaseGuard, TableCommit};
@@ -188,12 +188,12 @@ impl PendingCommit {
         };
         let rebase = m.def.dedup.clone().map(|def| RebaseGuard {
             planned_on: self.planned_on,
-            check: Arc::new(NoIdTwice::new(def, a.new_ids.iter().map(|(id, _)| *id))),
+            check: Arc::new(NoIdTwice::new(def, a.new_ids.iter().map(|(id, _)| *id), a.rows, a.dedup_drops)),
         });
         let mut summary = BTreeMap::from([
             ("floe.records-in".to_string(), a.records_in.to_string()),
-            ("floe.rows".to_string(), a.rows.to_string()),
-            ("floe.dedup-drops".to_string(), a.dedup_drops.to_string()),
+            (ROWS.to_string(), a.rows.to_string()),
+            (DEDUP_DROPS.to_string(), a.dedup_drops.to_string()),
             ("floe.rejected".to_string(), a.rejected_by_reason.values().sum::<u64>().to_string()),
         ]);
         for (reason, n) in &a.rejected_by_reason {

@@ -95,9 +95,10 @@ fn a_resend_of_a_row_another_writer_committed_is_dropped() {
 /// Two writers each about to commit one copy of the same event (with silver split by shard,
 /// two workers' batches): floe is frozen with its batch written, the other writer commits the
 /// event, floe resumes — its commit lands on the moved head only after checking the ids that
-/// snapshot added, finds the event, and deduplicates again instead of committing it twice.
+/// snapshot added, finds the event, and drops it from the batch's own file (counted as a dedup
+/// drop) instead of committing it twice or planning the batch again.
 #[test]
-fn a_batch_holding_an_event_another_writer_committed_meanwhile_is_deduplicated_again() {
+fn a_batch_holding_an_event_another_writer_committed_meanwhile_drops_it_at_commit() {
     let lake = Lake::new();
     let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     // the tables exist, and floe's dedup state has something loaded
@@ -129,9 +130,16 @@ fn a_batch_holding_an_event_another_writer_committed_meanwhile_is_deduplicated_a
     let status = floe.0.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{text}");
-    assert!(text.contains("event id(s) this batch adds"), "the commit was checked against the other writer's:\n{text}");
+    assert!(
+        text.contains("dropped them from the batch's own files"),
+        "the commit was checked against the other writer's and resolved:\n{text}"
+    );
     let summary: Value = serde_json::from_slice(&std::fs::read(&stdout).unwrap()).unwrap();
-    assert_eq!(summary["counters"]["dedup_drops"].as_u64(), Some(1), "{summary}");
+    let counters = &summary["counters"];
+    assert_eq!(counters["dedup_drops"].as_u64(), Some(1), "{summary}");
+    assert_eq!(counters["commit_dedup_drops"].as_u64(), Some(1), "{summary}");
+    assert_eq!(counters["silver_rows"].as_u64(), Some(1), "event 8 only: {summary}");
+    assert_eq!(counters["batch_conflicts"].as_u64(), Some(0), "the batch was not planned again: {summary}");
     assert_eq!(ids_of(&lake, 7), 1, "event 7 is in the table once");
     assert_eq!(ids_of(&lake, 8), 1);
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), 3);

@@ -227,6 +227,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         })
         .collect();
     let (mut cpu, mut commits, mut rebases, mut conflicts, mut records, mut read) = (0.0, 0, 0, 0, 0, 0);
+    let mut commit_drops = 0;
     for (child, file) in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "a worker failed");
@@ -235,6 +236,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         commits += n(&s["counters"]["silver_batches"]);
         rebases += n(&s["counters"]["commit_rebases"]);
         conflicts += n(&s["counters"]["batch_conflicts"]);
+        commit_drops += n(&s["counters"]["commit_dedup_drops"]);
         records += n(&s["counters"]["silver_records_in"]);
         read += n(&s["counters"]["records_read"]);
     }
@@ -252,6 +254,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         "commits": commits,
         "rebases_per_100_commits": 100.0 * rebases as f64 / commits.max(1) as f64,
         "conflicts_per_100_commits": 100.0 * conflicts as f64 / commits.max(1) as f64,
+        "commit_dedup_drops": commit_drops,
     })
 }
 
