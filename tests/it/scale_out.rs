@@ -360,3 +360,55 @@ fn a_worker_whose_bronze_fails_stops_with_the_error_instead_of_hanging() {
     assert!(!status.success(), "{}", log_of(&aws, "a"));
     assert!(log_of(&aws, "a").contains("bronze failed"), "{}", log_of(&aws, "a"));
 }
+
+/// Benchmark (BENCHMARKS.md, "Silver scale-out"): what a worker costs while it waits — one
+/// combined worker at the shipped defaults on an empty 4-shard stream for `FLOE_BENCH_IDLE_SECS`
+/// (default 60) seconds, CPU-seconds by GNU time. Every worker of a scale-out pays this, so it is
+/// what a second worker adds on a source-bound stream. With `FLOE_BENCH_PERF_OUT=<file>`, the
+/// worker runs under `perf record` (to see where the time goes). Command:
+/// `bash scripts/test.sh --release --test it -- --ignored scale_out::idle --nocapture`
+#[test]
+#[ignore = "benchmark; see the doc comment for the command"]
+fn idle_cost_of_a_waiting_worker() {
+    let secs: u64 = std::env::var("FLOE_BENCH_IDLE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let aws = AwsLake::new("idle");
+    let stream = format!("floe-idle-{}", std::process::id());
+    tool(&["create", &stream, "4"]);
+    assert_success(&on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint).arg("init").output().unwrap(), &["init"]);
+    let mut c = on_aws(&aws, &stream, &kinesis_endpoint(), &aws.endpoint);
+    shipped_defaults(&mut c);
+    c.env("FLOE_CHECKPOINT_LEASE_DURATION", "5s").env("FLOE_CHECKPOINT_WORKER_ID", "idle").args(["run"]);
+    if let Ok(out) = std::env::var("FLOE_BENCH_PERF_OUT") {
+        let mut p = std::process::Command::new("perf");
+        p.args(["record", "-F", "499", "-g", "-o", &out, "--"]).arg(c.get_program()).args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => p.env(k, v),
+                None => p.env_remove(k),
+            };
+        }
+        c = p;
+    }
+    let file = aws.lake.dir.path().join("cpu-idle");
+    let child = timed(&c, &file);
+    // the first seconds take the leases and create nothing: measured from start, as a scale-out pays it
+    std::thread::sleep(Duration::from_secs(secs));
+    // GNU time (and perf) do not pass a SIGTERM on: stop the worker itself, their descendant
+    let mut pid = child.id().to_string();
+    loop {
+        let out = std::process::Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+        match String::from_utf8_lossy(&out.stdout).split_whitespace().next() {
+            Some(next) => pid = next.to_string(),
+            None => break,
+        }
+    }
+    let term = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the worker failed");
+    let cpu = cpu_of(&file);
+    println!(
+        "idle benchmark: {}",
+        json!({"seconds": secs, "cpu_s": cpu, "cpu_s_per_minute": cpu * 60.0 / secs as f64, "core_share": cpu / secs as f64})
+    );
+}
