@@ -11,6 +11,7 @@ pub const KEYS: &[&str] = &[
     "source.stream",
     "source.spool_dir",
     "source.poll_interval",
+    "source.shard_sync_interval",
     "source.read_records",
     "source.stuck_after",
     "source.start_position",

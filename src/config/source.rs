@@ -36,6 +36,7 @@ pub(super) struct RawSource {
     stream: Option<String>,
     spool_dir: Option<String>,
     poll_interval: Option<String>,
+    shard_sync_interval: Option<String>,
     read_records: Option<i64>,
     start_position: Option<String>,
     stuck_after: Option<String>,
@@ -60,6 +61,9 @@ pub struct SourceConfig {
     pub stream: String,
     pub spool_dir: PathBuf,
     pub poll_interval: Duration,
+    /// How often a Kinesis worker lists the stream's shards when nothing suggests a reshard (a
+    /// shard read to its end, a lease for an unknown shard, make it list at once).
+    pub shard_sync_interval: Duration,
     pub read_records: usize,
     /// A running shard whose reader got no answer for this long makes `/readyz` fail.
     pub stuck_after: Duration,
@@ -102,6 +106,7 @@ impl RawSource {
                 &spool_flag.or(self.spool_dir.map(PathBuf::from)).unwrap_or_else(|| warehouse.join("spool")),
             ),
             poll_interval: v.duration("source.poll_interval", self.poll_interval, "1s")?,
+            shard_sync_interval: v.duration("source.shard_sync_interval", self.shard_sync_interval, "60s")?,
             read_records: v.count("source.read_records", self.read_records, 1_000, 1, read_max)? as usize,
             stuck_after: v.duration("source.stuck_after", self.stuck_after, "5m")?,
             fan_out: fan_out(v, kind, self.consumer, self.consumer_name)?,

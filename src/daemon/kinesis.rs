@@ -1,10 +1,15 @@
-//! The Kinesis source in the supervision loop: discover the stream's shards every poll (splits
-//! and merges show up without a restart), let the coordinator decide which to read — with
-//! leases, only the shards this worker holds — and start each where [`super::resume`] says.
+//! The Kinesis source in the supervision loop: discover the stream's shards (splits and merges
+//! show up without a restart), let the coordinator decide which to read — with leases, only the
+//! shards this worker holds — and start each where [`super::resume`] says.
+//!
+//! What a waiting worker costs is mostly its request rate (BENCHMARKS.md, "What a waiting worker
+//! costs"), so the shard list is read every `source.shard_sync_interval`, not every poll, and
+//! again at once whenever it may have changed: a shard read to its end (its children appear),
+//! or a lease for a shard the list does not name (another worker saw the reshard first).
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -15,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::http::Readiness;
 use crate::model::{ConsumerArn, ShardId, SilverReach};
 use crate::source::activity::ShardActivity;
-use crate::source::kinesis::api::{FailureKind, KinesisApi};
-use crate::source::kinesis::coordinator::{Coordinator, ShardTokens, renew_leases};
+use crate::source::kinesis::api::{FailureKind, KinesisApi, ShardInfo};
+use crate::source::kinesis::coordinator::{Coordinator, Round as Decided, ShardTokens, renew_leases};
 use crate::source::kinesis::handover::{ReadOptions, ShardOutcome};
 
 /// This process's silver, when it runs beside bronze with leases (ADR 0018).
@@ -67,7 +72,17 @@ pub async fn run(
                 fan_out,
                 activity,
             };
-            let mut source = KinesisSource { pipelines, api, opts, coordinator, tokens, caught_up: HashSet::new() };
+            let sync_every = pipelines.cfg.source.shard_sync_interval;
+            let mut source = KinesisSource {
+                pipelines,
+                api,
+                opts,
+                coordinator,
+                tokens,
+                caught_up: HashSet::new(),
+                shards: ShardList::new(sync_every),
+                refresh: true,
+            };
             let res = supervise(&mut source, sup).await;
             stop_silver_on_error(&res, &cancel);
             wait_for_silver(silver.as_ref()).await;
@@ -135,24 +150,72 @@ struct KinesisSource {
     tokens: ShardTokens,
     /// With --until-idle: shards that reached the tip in this run are not read again.
     caught_up: HashSet<ShardId>,
+    shards: ShardList,
+    /// Something changed since the last round (a shard task ended, the shard list changed):
+    /// the coordinator reads the lease table now rather than at its next due time.
+    refresh: bool,
+}
+
+/// The stream's shards as last listed, and when to list them again.
+struct ShardList {
+    shards: Vec<ShardInfo>,
+    listed_at: Option<Instant>,
+    every: Duration,
+    /// List at the next round whatever the clock says.
+    stale: bool,
+}
+
+impl ShardList {
+    fn new(every: Duration) -> Self {
+        Self { shards: Vec::new(), listed_at: None, every, stale: true }
+    }
+
+    /// List the shards if due; `true` when the list changed. A passing failure keeps the old
+    /// list and tries again at the next round.
+    async fn refresh(&mut self, api: &KinesisApi) -> Result<bool> {
+        let due = self.stale || self.listed_at.is_none_or(|t| t.elapsed() >= self.every);
+        if !due {
+            return Ok(false);
+        }
+        match api.list_shards().await {
+            Ok(s) => {
+                let changed = s.iter().map(|s| &s.id).ne(self.shards.iter().map(|s| &s.id));
+                self.shards = s;
+                self.listed_at = Some(Instant::now());
+                self.stale = false;
+                Ok(changed)
+            }
+            Err(e) if e.kind == FailureKind::Fatal => Err(Error::Source(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing shards failed; retrying at the next poll");
+                Ok(false)
+            }
+        }
+    }
 }
 
 impl ShardSource for KinesisSource {
     type Outcome = ShardOutcome;
 
     async fn round(&mut self, running: &HashSet<ShardId>) -> Result<Round<ShardOutcome>> {
-        let shards = match self.api.list_shards().await {
-            Ok(s) => s,
-            Err(e) if e.kind == FailureKind::Fatal => return Err(Error::Source(e.to_string())),
-            Err(e) => {
-                tracing::warn!(error = %e, "listing shards failed; retrying at the next poll");
-                Vec::new()
+        if self.shards.refresh(&self.api).await? {
+            self.refresh = true;
+        }
+        let shards = &self.shards.shards;
+        let refresh = std::mem::take(&mut self.refresh);
+        let decided = match self.coordinator.round(shards, running, &self.caught_up, refresh).await? {
+            Some(d) => d,
+            None => {
+                self.refresh = true; // the lease table could not be read: again at the next poll
+                Decided::default()
             }
         };
-        let decided = self.coordinator.round(&shards, running, &self.caught_up).await?.unwrap_or_default();
+        if decided.unlisted {
+            self.shards.stale = true;
+        }
         let mut start = Vec::new();
         for (s, cp) in &decided.claim {
-            let (from, resume) = start_for(s, cp.clone(), &shards, &self.pipelines.cfg.source.start_position)?;
+            let (from, resume) = start_for(s, cp.clone(), shards, &self.pipelines.cfg.source.start_position)?;
             tracing::info!(shard = %s.id, start = ?from, "reading shard");
             let token = self.pipelines.cancel.child_token();
             self.tokens.insert(s.id.clone(), token.clone());
@@ -171,8 +234,14 @@ impl ShardSource for KinesisSource {
     async fn finished(&mut self, shard: ShardId, res: Result<ShardOutcome>) -> Result<()> {
         self.tokens.remove(&shard);
         self.opts.activity.stopped(&shard);
-        if self.coordinator.finished(&shard, res).await? == Some(ShardOutcome::CaughtUp) {
-            self.caught_up.insert(shard);
+        self.refresh = true;
+        match self.coordinator.finished(&shard, res).await? {
+            Some(ShardOutcome::CaughtUp) => {
+                self.caught_up.insert(shard);
+            }
+            // a reshard: its children are in the next listing
+            Some(ShardOutcome::Ended) => self.shards.stale = true,
+            _ => {}
         }
         Ok(())
     }

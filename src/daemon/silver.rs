@@ -155,9 +155,13 @@ impl SilverLoop {
         }
     }
 
-    /// One round of `t` into its pending commit (opened on the freshly loaded tables if none).
+    /// One round of `t` into its pending commit (opened on the freshly loaded tables if none;
+    /// not even loaded while a listing shows nothing new since they last showed nothing).
     async fn step(&self, t: &TableJob, slot: &mut Option<PendingCommit>) -> Result<Step> {
         if slot.is_none() {
+            if !self.job.has_work(t).await? {
+                return Ok(Step::Idle);
+            }
             let catalog = self.committer.catalog();
             let good = catalog.load_table(&t.managed.ident).await?;
             let bad = catalog.load_table(&t.managed.bad_ident).await?;

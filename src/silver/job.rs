@@ -44,6 +44,11 @@ pub struct TableJob {
     pub entities: Option<Arc<Entities>>,
     /// When this table's bronze was last listed in full (the sweep; `None`: not yet).
     last_sweep: std::sync::Mutex<Option<Instant>>,
+    /// The progress a freshly loaded table showed when its round found nothing to read, kept
+    /// until a round reads something: while a listing finds nothing past it, there is nothing
+    /// past the table's newer progress either (progress only moves forward), so a waiting loop
+    /// lists bronze without loading the tables (see [`SilverJob::has_work`]).
+    quiet: std::sync::Mutex<Option<(Watermarks, Frontier)>>,
 }
 
 impl TableJob {
@@ -51,7 +56,20 @@ impl TableJob {
     pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, dedup: DedupMemory) -> Self {
         let DedupMemory { lookback, budget, spill_dir } = dedup;
         let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget, spill_dir)));
-        Self { managed, decoder, transform, dedup, lookback, entities: None, last_sweep: std::sync::Mutex::new(None) }
+        Self {
+            managed,
+            decoder,
+            transform,
+            dedup,
+            lookback,
+            entities: None,
+            last_sweep: std::sync::Mutex::new(None),
+            quiet: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn quiet(&self) -> std::sync::MutexGuard<'_, Option<(Watermarks, Frontier)>> {
+        self.quiet.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn with_entities(self, entities: Option<Arc<Entities>>) -> Self {
@@ -100,10 +118,15 @@ impl SilverJob {
         let low = wm_good.lower_of(&wm_bad);
         let frontier = pending.frontier();
         let mut phases = Phases::start();
-        let (planned, list_requests) = self.discover(t, &low, &frontier).await?;
+        let sweep = self.take_sweep(t)?;
+        let (planned, list_requests) = self.discover(&low, &frontier, sweep).await?;
         if planned.is_empty() {
+            if pending.is_empty() {
+                *t.quiet() = Some((low, frontier));
+            }
             return Ok(false);
         }
+        *t.quiet() = None;
         phases.lap("list");
         let n_objects = planned.values().map(Vec::len).sum();
         let bronze_bytes = planned.values().flatten().map(|o| o.size).sum();
@@ -198,27 +221,46 @@ impl SilverJob {
         Ok(true)
     }
 
-    /// The objects of the next batch: bronze listed from the earliest active frontier, and
-    /// once more from further back when a shard's objects were found outside what that
-    /// listing covers for it (`discover.rs`). Returns the plan and the list requests made.
+    /// Whether `t` may have bronze to read, answered without loading its tables when the last
+    /// freshly loaded progress found nothing: a listing past that progress (the sweep, when
+    /// due, is left to the round that loads the tables).
+    pub async fn has_work(&self, t: &TableJob) -> Result<bool> {
+        let Some((after, frontier)) = t.quiet().clone() else { return Ok(true) };
+        if self.sweep_due(t, false)? {
+            return Ok(true);
+        }
+        let (planned, _) = self.discover(&after, &frontier, false).await?;
+        Ok(!planned.is_empty())
+    }
+
+    /// Whether a full listing is due; `take`: the caller makes it, so the clock restarts.
+    fn sweep_due(&self, t: &TableJob, take: bool) -> Result<bool> {
+        let mut last = t.last_sweep.lock().map_err(|_| Error::invalid("silver sweep clock poisoned"))?;
+        let due = match (*last, self.sweep_interval) {
+            (None, _) => true,
+            (Some(at), Some(every)) => at.elapsed() >= every,
+            (Some(_), None) => false,
+        };
+        if due && take {
+            *last = Some(Instant::now());
+        }
+        Ok(due)
+    }
+
+    fn take_sweep(&self, t: &TableJob) -> Result<bool> {
+        self.sweep_due(t, true)
+    }
+
+    /// The objects of the next batch: bronze listed from the earliest active frontier (or all
+    /// of it, `sweep`), and once more from further back when a shard's objects were found
+    /// outside what that listing covers for it (`discover.rs`). Returns the plan and the list
+    /// requests made.
     async fn discover(
         &self,
-        t: &TableJob,
         after: &Watermarks,
         frontier: &Frontier,
+        sweep: bool,
     ) -> Result<(BTreeMap<ShardId, Vec<BronzeObject>>, usize)> {
-        let sweep = {
-            let mut last = t.last_sweep.lock().map_err(|_| Error::invalid("silver sweep clock poisoned"))?;
-            let due = match (*last, self.sweep_interval) {
-                (None, _) => true,
-                (Some(at), Some(every)) => at.elapsed() >= every,
-                (Some(_), None) => false,
-            };
-            if due {
-                *last = Some(Instant::now());
-            }
-            due
-        };
         let start = if sweep { None } else { discover::listing_start(frontier, self.horizon_hours) };
         let listing = self.store.list_from(&self.stream, start).await?;
         let mut requests = listing.requests;
