@@ -95,9 +95,14 @@ pub async fn encode_records(
 ) -> Result<Bytes> {
     let shard = shard.clone();
     let ingest = chrono::Utc::now().timestamp_micros();
-    tokio::task::spawn_blocking(move || encode(&to_batch(&shard, &records, ingest)?, format, zstd_level, lease_epoch))
-        .await
-        .map_err(|e| Error::invalid(format!("bronze encoder task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        let batch = to_batch(&shard, &records, ingest)?;
+        // the batch holds a copy of every payload: free the records before encoding doubles it again
+        drop(records);
+        encode(&batch, format, zstd_level, lease_epoch)
+    })
+    .await
+    .map_err(|e| Error::invalid(format!("bronze encoder task failed: {e}")))?
 }
 
 /// Serialise a bronze batch in `format`; `lease_epoch` (workers sharing a stream) goes into the
@@ -105,9 +110,13 @@ pub async fn encode_records(
 pub fn encode(batch: &RecordBatch, format: BronzeFormat, zstd_level: i32, lease_epoch: Option<u64>) -> Result<Bytes> {
     match format {
         BronzeFormat::Parquet => {
+            // Payloads and sequence numbers are (nearly) all distinct: a dictionary attempt on
+            // them only costs hashing and a dictionary page that is thrown away.
             let props =
                 WriterProperties::builder()
                     .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+                    .set_column_dictionary_enabled(col::DATA.into(), false)
+                    .set_column_dictionary_enabled(col::SEQUENCE_NUMBER.into(), false)
                     .set_key_value_metadata(lease_epoch.map(|e| {
                         vec![parquet::file::metadata::KeyValue::new(LEASE_EPOCH_KEY.to_string(), e.to_string())]
                     }))
