@@ -36,7 +36,7 @@ COPY --from=build /src/target/release/floe /usr/local/bin/floe
 # storage, which takes the image path's ownership) stays writable with a read-only root.
 COPY --from=build --chown=65532:65532 /empty/dedup /var/lib/floe/dedup
 # glibc's malloc gives each concurrently allocating thread its own arena and keeps what they
-# freed: two arenas took a 1M-event load's peak RSS from 920 to 637 MiB (BENCHMARKS.md, "Peak RSS
+# freed: two arenas took a 1M-event load's peak RSS from 898 to 622 MiB (BENCHMARKS.md, "Peak RSS
 # and the allocator").
 ENV FLOE_METRICS_PORT=9090 \
     FLOE_WAREHOUSE=/tmp/floe \
