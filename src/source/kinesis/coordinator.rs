@@ -82,16 +82,12 @@ impl Coordinator {
     }
 
     /// Decide this poll's round. `Ok(None)` when the lease table could not be read this time
-    /// (the next poll tries again; running shards keep running). With leases, the table is read
-    /// only every half lease duration or when `refresh` says something changed (a shard task
-    /// ended, the shard list changed): between those, a round claims nothing and repeats what
-    /// the last read found, so a waiting worker does not scan the table every poll.
+    /// (the next poll tries again; running shards keep running).
     pub async fn round(
         &mut self,
         shards: &[ShardInfo],
         active: &HashSet<ShardId>,
         caught_up: &HashSet<ShardId>,
-        refresh: bool,
     ) -> Result<Option<Round>> {
         match self {
             Coordinator::Alone(checkpoints) => {
@@ -107,16 +103,7 @@ impl Coordinator {
                 }
                 Ok(Some(round))
             }
-            Coordinator::Leased(l) => {
-                if !refresh && let Some(kept) = l.between_scans() {
-                    return Ok(Some(kept));
-                }
-                let round = l.round(shards, active, caught_up).await?;
-                if let Some(r) = &round {
-                    l.last = Some((std::time::Instant::now(), r.ended.clone(), r.elsewhere.clone()));
-                }
-                Ok(round)
-            }
+            Coordinator::Leased(l) => l.round(shards, active, caught_up).await,
         }
     }
 
@@ -177,31 +164,12 @@ pub struct LeaseCoordinator {
     ensured: HashSet<ShardId>,
     /// This process's silver, when it runs silver: ended leases wait for it.
     silver: Option<Arc<SilverReach>>,
-    /// When the table was last read, with the ended shards and those held elsewhere it showed.
-    last: Option<(std::time::Instant, HashSet<ShardId>, HashSet<ShardId>)>,
 }
 
 impl LeaseCoordinator {
     pub fn new(table: Arc<LeaseTable>, silver: Option<Arc<SilverReach>>) -> Self {
         let tracker = ExpiryTracker::new(table.lease_duration());
-        Self { table, tracker, ensured: HashSet::new(), silver, last: None }
-    }
-
-    /// How often the lease table is read when nothing asks for it sooner: half a lease
-    /// duration, so an expired lease is seen at most 1.5 durations after its last renewal
-    /// (KCL takes leases every two failover times).
-    fn scan_every(&self) -> std::time::Duration {
-        self.table.lease_duration() / 2
-    }
-
-    /// The round between two reads of the table: nothing claimed, what the last read found.
-    fn between_scans(&self) -> Option<Round> {
-        let (at, ended, elsewhere) = self.last.as_ref()?;
-        (at.elapsed() < self.scan_every()).then(|| Round {
-            ended: ended.clone(),
-            elsewhere: elsewhere.clone(),
-            ..Round::default()
-        })
+        Self { table, tracker, ensured: HashSet::new(), silver }
     }
 
     /// An ended shard's lease goes back at once unless this worker's silver has yet to commit
