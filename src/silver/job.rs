@@ -118,7 +118,7 @@ impl SilverJob {
         let low = wm_good.lower_of(&wm_bad);
         let frontier = pending.frontier();
         let mut phases = Phases::start();
-        let sweep = self.take_sweep(t)?;
+        let sweep = self.sweep_due(t, true)?;
         let (planned, list_requests) = self.discover(&low, &frontier, sweep).await?;
         if planned.is_empty() {
             if pending.is_empty() {
@@ -245,10 +245,6 @@ impl SilverJob {
             *last = Some(Instant::now());
         }
         Ok(due)
-    }
-
-    fn take_sweep(&self, t: &TableJob) -> Result<bool> {
-        self.sweep_due(t, true)
     }
 
     /// The objects of the next batch: bronze listed from the earliest active frontier (or all

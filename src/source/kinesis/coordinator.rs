@@ -61,14 +61,14 @@ impl ShardTokens {
 pub enum Coordinator {
     /// One worker alone, with local checkpoints: every readable shard not running is ours.
     Alone(Checkpoints),
-    Leased(Box<LeaseCoordinator>),
+    Leased(LeaseCoordinator),
 }
 
 impl Coordinator {
     /// `silver`: how far this process's silver has the shards, when it runs silver.
     pub fn new(checkpoints: &Checkpoints, silver: Option<Arc<SilverReach>>) -> Self {
         match checkpoints {
-            Checkpoints::Leased(t) => Coordinator::Leased(Box::new(LeaseCoordinator::new(t.clone(), silver))),
+            Checkpoints::Leased(t) => Coordinator::Leased(LeaseCoordinator::new(t.clone(), silver)),
             c @ Checkpoints::Local(_) => Coordinator::Alone(c.clone()),
         }
     }
