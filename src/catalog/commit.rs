@@ -319,6 +319,16 @@ impl Committer {
     ) -> Result<std::result::Result<i64, Refused>> {
         match change {
             Change::Append(files) => {
+                if let Some(policy) = super::manifest_merge::merge_due(&base).await? {
+                    let no_removal = HashSet::new();
+                    let merge = FileChange {
+                        remove: &no_removal,
+                        add: files,
+                        operation: Operation::Append,
+                        only_small: Some(policy),
+                    };
+                    return self.attempt_staged(base, merge, props, unsure).await;
+                }
                 let tx = Transaction::new(&base);
                 let mirror = progress_properties(&props);
                 let tx = tx.fast_append().add_data_files(files.clone()).set_snapshot_properties(props).apply(tx)?;
@@ -334,22 +344,34 @@ impl Committer {
                 }
             }
             Change::Rewrite { remove, add, operation } => {
-                let file_change = FileChange { remove, add, operation: operation.clone() };
-                let staged = match super::rewrite::stage(&base, file_change, props).await? {
-                    Ok(staged) => staged,
-                    Err(NotStaged::Gone(path)) => return Ok(Err(Refused::Gone(path))),
-                };
-                match self.catalog.commit_metadata(&base, &staged.metadata, staged.updates).await {
-                    Ok(PointerSwap::Swapped) => Ok(Ok(staged.snapshot_id)),
-                    // the manifests staged for it stay as orphans for `floe remove-orphans`
-                    Ok(PointerSwap::Moved) => Ok(Err(Refused::Moved)),
-                    Err(Error::Iceberg(e)) if crate::error::iceberg_is_transient(&e) => {
-                        unsure.push(staged.snapshot_id);
-                        Ok(Err(Refused::Unknown(e)))
-                    }
-                    Err(e) => Err(e),
-                }
+                let file_change = FileChange { remove, add, operation: operation.clone(), only_small: None };
+                self.attempt_staged(base, file_change, props, unsure).await
             }
+        }
+    }
+
+    /// An attempt whose snapshot floe builds itself ([`super::rewrite`]), committed with the
+    /// catalog's compare-and-swap of the metadata pointer.
+    async fn attempt_staged(
+        &self,
+        base: Table,
+        file_change: FileChange<'_>,
+        props: HashMap<String, String>,
+        unsure: &mut Vec<i64>,
+    ) -> Result<std::result::Result<i64, Refused>> {
+        let staged = match super::rewrite::stage(&base, file_change, props).await? {
+            Ok(staged) => staged,
+            Err(NotStaged::Gone(path)) => return Ok(Err(Refused::Gone(path))),
+        };
+        match self.catalog.commit_metadata(&base, &staged.metadata, staged.updates).await {
+            Ok(PointerSwap::Swapped) => Ok(Ok(staged.snapshot_id)),
+            // the manifests staged for it stay as orphans for `floe remove-orphans`
+            Ok(PointerSwap::Moved) => Ok(Err(Refused::Moved)),
+            Err(Error::Iceberg(e)) if crate::error::iceberg_is_transient(&e) => {
+                unsure.push(staged.snapshot_id);
+                Ok(Err(Refused::Unknown(e)))
+            }
+            Err(e) => Err(e),
         }
     }
 }

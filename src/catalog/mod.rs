@@ -10,6 +10,7 @@
 //! - [`commit`]: the [`Committer`] — commit values (data change + progress) into snapshots, with
 //!   the watermark re-check and the conflict retry; [`pinned`] is the catalog one attempt sees;
 //!   `rebase` checks (and resolves) a commit against what other writers committed meanwhile.
+//! - [`manifest_merge`]: when an append folds the small manifests into one (merge-on-append).
 //! - [`progress`]: a table's watermarks, read back from its snapshot ancestry.
 //! - [`stats`]: live files, small files and counter totals of a table.
 
@@ -19,6 +20,7 @@ pub mod glue;
 mod glue_databases;
 pub mod glue_entry;
 pub mod handle;
+pub mod manifest_merge;
 pub mod open;
 mod pinned;
 pub mod progress;

@@ -9,6 +9,8 @@
 //! (the live files as `existing`, the removed ones as `deleted`): a maintenance commit also merges
 //! the small manifests each loader commit leaves, so the manifest list a reader plans from does
 //! not grow with the table's age. Delete manifests (another engine's) are kept as they are.
+//! A merge-on-append ([`super::manifest_merge`]) uses the same producer with nothing removed
+//! and only the small manifests rewritten.
 
 use iceberg::TableUpdate;
 use iceberg::spec::{
@@ -19,6 +21,7 @@ use iceberg::spec::{
 use iceberg::table::Table;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::manifest_merge::MergePolicy;
 use crate::error::{Error, Result};
 
 /// A new snapshot, its manifests written, not yet committed: the table's metadata with it, and
@@ -36,6 +39,10 @@ pub struct FileChange<'a> {
     pub remove: &'a HashSet<String>,
     pub add: &'a [DataFile],
     pub operation: Operation,
+    /// Which data manifests are rewritten: all of them (`None`, a maintenance commit), or only
+    /// those a merge-on-append folds in (the others are carried as they are; nothing may be
+    /// removed then, see [`super::manifest_merge`]).
+    pub only_small: Option<MergePolicy>,
 }
 
 /// Why a change cannot be staged on this base.
@@ -88,7 +95,8 @@ pub async fn stage(
     let mut removed: HashSet<String> = HashSet::new();
     let list = base.manifest_list_reader(parent).load().await?;
     for mf in list.entries() {
-        if mf.content != ManifestContentType::Data {
+        let carried = change.only_small.is_some_and(|p| !p.is_small(mf));
+        if mf.content != ManifestContentType::Data || carried {
             kept.push(mf.clone());
             continue;
         }

@@ -19,13 +19,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
-    TableStatus,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 pub use super::dynamodb_item::Lease;
-use super::dynamodb_item::{KEY, build_err, classify, lost_err, num, parse_lease};
+use super::dynamodb_item::{KEY, classify, lost_err, num, parse_lease};
 use super::shard_checkpoint::ShardCheckpoint;
 use crate::config::LeaseSettings;
 use crate::error::{Error, Result};
@@ -43,17 +40,9 @@ struct Held {
     silver_after: Instant,
 }
 
-/// Time limits of the one-off table set-up calls (create, wait until active).
-fn setup_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
-    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .operation_timeout(Duration::from_secs(30))
-        .build()
-}
-
 pub struct LeaseTable {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
     stream: String,
     settings: LeaseSettings,
     held: Mutex<HashMap<ShardId, Held>>,
@@ -91,59 +80,6 @@ impl LeaseTable {
 
     fn key(&self, shard: &ShardId) -> AttributeValue {
         AttributeValue::S(format!("{}:{}", self.stream, shard))
-    }
-
-    /// Create the table (on-demand billing) unless it exists, and wait until it is ACTIVE.
-    /// Returns whether it was created.
-    pub async fn create_if_missing(&self) -> Result<bool> {
-        let created = match self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(
-                KeySchemaElement::builder().attribute_name(KEY).key_type(KeyType::Hash).build().map_err(build_err)?,
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(build_err)?,
-            )
-            // creating the table (`floe init`, once) is not a lease call: the lease-derived call
-            // limit would make a slow control plane fail it
-            .customize()
-            .config_override(aws_sdk_dynamodb::config::Builder::default().timeout_config(setup_timeouts()))
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
-            Err(e) => return Err(classify("CreateTable", &self.table, e)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .customize()
-                .config_override(aws_sdk_dynamodb::config::Builder::default().timeout_config(setup_timeouts()))
-                .send()
-                .await
-                .map_err(|e| classify("DescribeTable", &self.table, e))?;
-            if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                return Ok(created);
-            }
-            if Instant::now() > deadline {
-                return Err(Error::Checkpoint {
-                    message: format!("lease table {} did not become ACTIVE within 120 s", self.table),
-                    transient: true,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
     }
 
     /// Add a lease for `shard` unless one exists (every worker does this for every shard it
@@ -245,25 +181,29 @@ impl LeaseTable {
         }
     }
 
-    /// Prove we still own `shard` (and extend the lease): a conditional counter increment.
-    pub async fn renew(&self, shard: &ShardId) -> Result<u64> {
-        self.owned_update(shard, "SET #c = #c + :one", Vec::new()).await
-    }
-
-    /// Renew every held lease; returns the shards whose lease was lost.
+    /// Renew every held lease; returns the shards whose lease was lost. A failure of a hold
+    /// that was replaced meanwhile (the coordinator took the shard again at a newer epoch) is
+    /// not a loss of the new hold and is not returned: the caller stops the shard's task on it.
     pub async fn renew_all(&self) -> Vec<(ShardId, Error)> {
-        let shards: Vec<ShardId> = self.lock().keys().cloned().collect();
+        let holds: Vec<(ShardId, u64)> = self.lock().iter().map(|(s, h)| (s.clone(), h.epoch)).collect();
         let mut lost = Vec::new();
-        for s in shards {
-            match self.renew(&s).await {
+        for (s, epoch) in holds {
+            match self.owned_update_at(&s, epoch, "SET #c = #c + :one", Vec::new()).await {
                 Ok(_) => {}
-                Err(e @ Error::LeaseLost { .. }) => lost.push((s, e)),
+                Err(e @ Error::LeaseLost { .. }) => {
+                    if self.holds(&s) {
+                        tracing::debug!(shard = %s, epoch, "a renewal of a replaced hold failed; the newer hold stands");
+                    } else {
+                        lost.push((s, e));
+                    }
+                }
                 Err(e) => {
                     // Not proof of loss: the next renewal may get through. `fence` stops the
                     // shard's writes once no renewal succeeded for a whole lease duration.
                     tracing::warn!(shard = %s, error = %e, "lease renewal failed");
                     if self.expired_locally(&s) {
-                        lost.push((s.clone(), self.lose(&s, "no renewal succeeded for a whole lease duration")));
+                        let why = "no renewal succeeded for a whole lease duration";
+                        lost.push((s.clone(), self.lose(&s, epoch, why)));
                     }
                 }
             }
@@ -274,10 +214,11 @@ impl LeaseTable {
     /// Before a bronze object is written: the lease must still be ours (a conditional write, so
     /// a takeover that already happened is seen). Returns the epoch to stamp on the object.
     pub async fn fence(&self, shard: &ShardId) -> Result<u64> {
+        let epoch = self.epoch_of(shard)?;
         if self.expired_locally(shard) {
-            return Err(self.lose(shard, "no renewal succeeded for a whole lease duration"));
+            return Err(self.lose(shard, epoch, "no renewal succeeded for a whole lease duration"));
         }
-        self.renew(shard).await
+        self.owned_update_at(shard, epoch, "SET #c = #c + :one", Vec::new()).await
     }
 
     /// Record `cp` for `shard` — only while we hold its lease.
@@ -365,9 +306,18 @@ impl LeaseTable {
         crate::telemetry::record_leases_held(self.held_count());
     }
 
-    /// The lease is gone: stop counting it as held, count the loss once, say why.
-    fn lose(&self, shard: &ShardId, why: &str) -> Error {
-        if self.lock().remove(shard).is_some() {
+    /// The hold of `shard` at `epoch` is gone: stop counting it as held, count the loss once,
+    /// say why. A newer hold of the same shard (taken again while the failed call was in
+    /// flight) is left alone: a stale answer must not drop it.
+    fn lose(&self, shard: &ShardId, epoch: u64, why: &str) -> Error {
+        let removed = {
+            let mut held = self.lock();
+            match held.get(shard) {
+                Some(h) if h.epoch == epoch => held.remove(shard).is_some(),
+                _ => false,
+            }
+        };
+        if removed {
             crate::telemetry::record_lease_lost(shard.as_str());
             crate::telemetry::record_leases_held(self.held_count());
         }
@@ -384,6 +334,11 @@ impl LeaseTable {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The epoch of our hold of `shard`.
+    fn epoch_of(&self, shard: &ShardId) -> Result<u64> {
+        self.lock().get(shard).map(|h| h.epoch).ok_or_else(|| lost_err(shard, "not held by this worker"))
+    }
+
     /// An update conditional on our ownership at the epoch we took. Returns that epoch.
     async fn owned_update(
         &self,
@@ -391,8 +346,18 @@ impl LeaseTable {
         expression: &str,
         values: Vec<(&'static str, &'static str, AttributeValue)>,
     ) -> Result<u64> {
-        let epoch =
-            self.lock().get(shard).map(|h| h.epoch).ok_or_else(|| lost_err(shard, "not held by this worker"))?;
+        let epoch = self.epoch_of(shard)?;
+        self.owned_update_at(shard, epoch, expression, values).await
+    }
+
+    /// [`Self::owned_update`] at a given `epoch`: its answer concerns that hold only.
+    async fn owned_update_at(
+        &self,
+        shard: &ShardId,
+        epoch: u64,
+        expression: &str,
+        values: Vec<(&'static str, &'static str, AttributeValue)>,
+    ) -> Result<u64> {
         let mut req = self
             .client
             .update_item()
@@ -415,13 +380,13 @@ impl LeaseTable {
         }
         match res {
             Ok(_) => {
-                if let Some(h) = self.lock().get_mut(shard) {
+                if let Some(h) = self.lock().get_mut(shard).filter(|h| h.epoch == epoch) {
                     h.confirmed_at = Instant::now();
                 }
                 Ok(epoch)
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(self.lose(shard, "another worker took it over (owner or epoch changed)"))
+                Err(self.lose(shard, epoch, "another worker took it over (owner or epoch changed)"))
             }
             Err(e) => Err(classify("UpdateItem", &self.table, e)),
         }

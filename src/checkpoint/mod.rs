@@ -9,6 +9,7 @@
 
 pub mod dynamodb;
 mod dynamodb_item;
+mod dynamodb_setup;
 pub mod local;
 pub mod shard_checkpoint;
 pub mod store;

@@ -66,6 +66,20 @@ pub const KEYS: &[&str] = &[
 /// Keys whose value is a list: in the environment, comma-separated (`FLOE_SILVER_TABLES=a,b`).
 const LIST_KEYS: &[&str] = &["silver.tables"];
 
+/// Keys whose value is a number or a boolean: in the environment, read as TOML. Every other
+/// key's value is text as it stands, so `FLOE_CHECKPOINT_WORKER_ID=7` is the name "7" and
+/// `FLOE_SILVER_BATCH_MAX_BYTES=1048576` a size in bytes, not a type error.
+const TYPED_KEYS: &[&str] = &[
+    "source.read_records",
+    "bronze.flush_records",
+    "bronze.zstd_level",
+    "silver.enabled",
+    "silver.batch_max_objects",
+    "compaction.min_files",
+    "aws.s3_path_style",
+    "metrics.port",
+];
+
 /// `FLOE_` variables that are not configuration keys (the CLI's and the project scripts').
 pub const NON_KEY_VARS: &[&str] = &["FLOE_CONFIG", "FLOE_VENV", "FLOE_BENCH_PROFILE"];
 
@@ -85,20 +99,23 @@ pub fn apply_env(
             }
             continue;
         };
-        let parsed = match LIST_KEYS.contains(key) {
-            true => toml::Value::Array(
+        let parsed = if LIST_KEYS.contains(key) {
+            toml::Value::Array(
                 value
                     .split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(|s| toml::Value::String(s.to_string()))
                     .collect(),
-            ),
-            false => toml::from_str::<toml::Table>(&format!("v = {value}"))
+            )
+        } else if TYPED_KEYS.contains(key) {
+            toml::from_str::<toml::Table>(&format!("v = {value}"))
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .filter(|v| !v.is_table() && !v.is_array())
-                .unwrap_or_else(|| toml::Value::String(value.clone())),
+                .unwrap_or_else(|| toml::Value::String(value.clone()))
+        } else {
+            toml::Value::String(value.clone())
         };
         let mut node = &mut *tree;
         let parts: Vec<&str> = key.split('.').collect();

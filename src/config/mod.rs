@@ -116,17 +116,23 @@ impl Config {
         };
         let env: Vec<(String, String)> = env.into_iter().collect();
         let unknown_env = env::apply_env(&mut tree, env.iter().cloned(), &origin)?;
+        let from_env: Vec<String> = env::KEYS
+            .iter()
+            .filter(|k| env.iter().any(|(n, _)| *n == env::env_name(k)))
+            .map(|k| k.to_string())
+            .collect();
+        let origin = Origin { file: origin, from_env };
         let aws_env = aws::AwsEnv::from(&env);
         // serde_path_to_error names the key of a wrong value (`source.consumer`), not only the value.
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
             let path = e.path().to_string();
             Error::Config {
-                file: origin.clone(),
+                file: origin.source_of(&path),
                 key: if path == "." { "(structure)".into() } else { path },
                 message: e.inner().message().to_string(),
             }
         })?;
-        let mut cfg = validate(raw, &Origin(origin), overrides, &aws_env)?;
+        let mut cfg = validate(raw, &origin, overrides, &aws_env)?;
         cfg.unknown_env = unknown_env;
         Ok(cfg)
     }
@@ -152,7 +158,7 @@ fn validate(raw: RawConfig, v: &Origin, o: &Overrides, aws_env: &aws::AwsEnv) ->
     let (checkpoint, checkpoint_path) = raw.checkpoint.validate(v, &warehouse, source.kind)?;
     let ops = ops::validate(v, raw.metrics, raw.shutdown)?;
     Ok(Config {
-        origin: v.0.clone(),
+        origin: v.file.clone(),
         warehouse,
         source,
         bronze,

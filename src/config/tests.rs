@@ -110,6 +110,26 @@ fn every_key_is_accepted_by_the_file_format() {
     }
 }
 
+/// A bare number in the environment is text for every key that takes text: a worker named "7",
+/// a size in plain bytes. It was read as a TOML integer and refused as "invalid type", and the
+/// error blamed "(built-in defaults)" instead of the variable.
+#[test]
+fn a_number_in_the_environment_is_text_for_text_keys_and_errors_name_the_variable() {
+    for key in KEYS {
+        let var = env::env_name(key);
+        if let Err(e) = load_str("", vec![(var.as_str(), "1048576")]) {
+            let e = e.to_string();
+            let boolean = ["silver.enabled", "aws.s3_path_style"].contains(key);
+            assert!(boolean || !e.contains("invalid type"), "{key}: {e}");
+            assert!(e.contains(&var), "{key}: the error names the variable: {e}");
+        }
+    }
+    let c = load_str("", vec![("FLOE_SILVER_BATCH_MAX_BYTES", "1048576"), ("FLOE_BRONZE_FLUSH_RECORDS", "5")]).unwrap();
+    assert_eq!((c.silver.batch_max_bytes, c.bronze.flush_records), (1 << 20, 5));
+    let e = load_str("", vec![("FLOE_SILVER_COMMIT_INTERVAL", "15")]).unwrap_err().to_string();
+    assert!(e.contains("environment variable FLOE_SILVER_COMMIT_INTERVAL") && e.contains("\"30s\""), "{e}");
+}
+
 #[test]
 fn silver_tables_is_a_list_in_the_file_and_comma_separated_in_the_environment() {
     let c = load_str("[silver]\ntables = [\"snowplow_events\"]\n", vec![]).unwrap();

@@ -6,13 +6,25 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// Where the configuration came from, for error messages.
+/// Where the configuration came from, for error messages: the file (or the built-in
+/// defaults), and the keys the environment set, whose errors name their variable instead.
 #[derive(Debug, Clone)]
-pub struct Origin(pub String);
+pub struct Origin {
+    pub file: String,
+    pub from_env: Vec<String>,
+}
 
 impl Origin {
     pub fn err(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::Config { file: self.0.clone(), key: key.into(), message: message.into() }
+        Error::Config { file: self.source_of(key), key: key.into(), message: message.into() }
+    }
+
+    /// The file, or `environment variable FLOE_…` when the environment set `key`.
+    pub fn source_of(&self, key: &str) -> String {
+        match self.from_env.iter().any(|k| k == key) {
+            true => format!("environment variable {}", super::env::env_name(key)),
+            false => self.file.clone(),
+        }
     }
     pub fn duration(&self, key: &str, v: Option<String>, default: &str) -> Result<Duration, Error> {
         let s = v.unwrap_or_else(|| default.to_string());

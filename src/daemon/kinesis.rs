@@ -21,7 +21,7 @@ use crate::http::Readiness;
 use crate::model::{ConsumerArn, ShardId, SilverReach};
 use crate::source::activity::ShardActivity;
 use crate::source::kinesis::api::{FailureKind, KinesisApi, ShardInfo};
-use crate::source::kinesis::coordinator::{Coordinator, ShardTokens, renew_leases};
+use crate::source::kinesis::coordinator::{Coordinator, Round as Decided, ShardTokens, renew_leases};
 use crate::source::kinesis::handover::{ReadOptions, ShardOutcome};
 
 /// This process's silver, when it runs beside bronze with leases (ADR 0018).
@@ -81,6 +81,7 @@ pub async fn run(
                 tokens,
                 caught_up: HashSet::new(),
                 shards: ShardList::new(sync_every),
+                refresh: true,
             };
             let res = supervise(&mut source, sup).await;
             stop_silver_on_error(&res, &cancel);
@@ -150,6 +151,9 @@ struct KinesisSource {
     /// With --until-idle: shards that reached the tip in this run are not read again.
     caught_up: HashSet<ShardId>,
     shards: ShardList,
+    /// Something changed since the last round (a shard task ended, the shard list changed):
+    /// the coordinator reads the lease table now rather than at its next due time.
+    refresh: bool,
 }
 
 /// The stream's shards as last listed, and when to list them again.
@@ -166,24 +170,25 @@ impl ShardList {
         Self { shards: Vec::new(), listed_at: None, every, stale: true }
     }
 
-    /// List the shards if due. A passing failure keeps the old list and tries again at the
-    /// next round.
-    async fn refresh(&mut self, api: &KinesisApi) -> Result<()> {
+    /// List the shards if due; `true` when the list changed. A passing failure keeps the old
+    /// list and tries again at the next round.
+    async fn refresh(&mut self, api: &KinesisApi) -> Result<bool> {
         let due = self.stale || self.listed_at.is_none_or(|t| t.elapsed() >= self.every);
         if !due {
-            return Ok(());
+            return Ok(false);
         }
         match api.list_shards().await {
             Ok(s) => {
+                let changed = s.iter().map(|s| &s.id).ne(self.shards.iter().map(|s| &s.id));
                 self.shards = s;
                 self.listed_at = Some(Instant::now());
                 self.stale = false;
-                Ok(())
+                Ok(changed)
             }
             Err(e) if e.kind == FailureKind::Fatal => Err(Error::Source(e.to_string())),
             Err(e) => {
                 tracing::warn!(error = %e, "listing shards failed; retrying at the next poll");
-                Ok(())
+                Ok(false)
             }
         }
     }
@@ -193,9 +198,18 @@ impl ShardSource for KinesisSource {
     type Outcome = ShardOutcome;
 
     async fn round(&mut self, running: &HashSet<ShardId>) -> Result<Round<ShardOutcome>> {
-        self.shards.refresh(&self.api).await?;
+        if self.shards.refresh(&self.api).await? {
+            self.refresh = true;
+        }
         let shards = &self.shards.shards;
-        let decided = self.coordinator.round(shards, running, &self.caught_up).await?.unwrap_or_default();
+        let refresh = std::mem::take(&mut self.refresh);
+        let decided = match self.coordinator.round(shards, running, &self.caught_up, refresh).await? {
+            Some(d) => d,
+            None => {
+                self.refresh = true; // the lease table could not be read: again at the next poll
+                Decided::default()
+            }
+        };
         if decided.unlisted {
             self.shards.stale = true;
         }
@@ -220,6 +234,7 @@ impl ShardSource for KinesisSource {
     async fn finished(&mut self, shard: ShardId, res: Result<ShardOutcome>) -> Result<()> {
         self.tokens.remove(&shard);
         self.opts.activity.stopped(&shard);
+        self.refresh = true;
         match self.coordinator.finished(&shard, res).await? {
             Some(ShardOutcome::CaughtUp) => {
                 self.caught_up.insert(shard);

@@ -82,12 +82,16 @@ impl Coordinator {
     }
 
     /// Decide this poll's round. `Ok(None)` when the lease table could not be read this time
-    /// (the next poll tries again; running shards keep running).
+    /// (the next poll tries again; running shards keep running). With leases, the table is read
+    /// only every half lease duration or when `refresh` says something changed (a shard task
+    /// ended, the shard list changed): between those, a round claims nothing and repeats what
+    /// the last read found, so a waiting worker does not scan the table every poll.
     pub async fn round(
         &mut self,
         shards: &[ShardInfo],
         active: &HashSet<ShardId>,
         caught_up: &HashSet<ShardId>,
+        refresh: bool,
     ) -> Result<Option<Round>> {
         match self {
             Coordinator::Alone(checkpoints) => {
@@ -103,7 +107,20 @@ impl Coordinator {
                 }
                 Ok(Some(round))
             }
-            Coordinator::Leased(l) => l.round(shards, active, caught_up).await,
+            Coordinator::Leased(l) => {
+                if !refresh && let Some(kept) = l.between_scans() {
+                    return Ok(Some(kept));
+                }
+                let round = l.round(shards, active, caught_up).await?;
+                if let Some(r) = &round {
+                    l.last = Some(Box::new(LastScan {
+                        at: std::time::Instant::now(),
+                        ended: r.ended.clone(),
+                        elsewhere: r.elsewhere.clone(),
+                    }));
+                }
+                Ok(round)
+            }
         }
     }
 
@@ -156,6 +173,13 @@ impl Coordinator {
     }
 }
 
+/// What the last read of the lease table found, repeated by the rounds until the next read.
+struct LastScan {
+    at: std::time::Instant,
+    ended: HashSet<ShardId>,
+    elsewhere: HashSet<ShardId>,
+}
+
 /// Leases shared by several workers.
 pub struct LeaseCoordinator {
     table: Arc<LeaseTable>,
@@ -164,12 +188,32 @@ pub struct LeaseCoordinator {
     ensured: HashSet<ShardId>,
     /// This process's silver, when it runs silver: ended leases wait for it.
     silver: Option<Arc<SilverReach>>,
+    /// When the table was last read, with the ended shards and those held elsewhere it showed
+    /// (boxed: it would make every `Coordinator` as large as this variant).
+    last: Option<Box<LastScan>>,
 }
 
 impl LeaseCoordinator {
     pub fn new(table: Arc<LeaseTable>, silver: Option<Arc<SilverReach>>) -> Self {
         let tracker = ExpiryTracker::new(table.lease_duration());
-        Self { table, tracker, ensured: HashSet::new(), silver }
+        Self { table, tracker, ensured: HashSet::new(), silver, last: None }
+    }
+
+    /// How often the lease table is read when nothing asks for it sooner: half a lease
+    /// duration, so an expired lease is seen at most 1.5 durations after its last renewal
+    /// (KCL takes leases every two failover times).
+    fn scan_every(&self) -> std::time::Duration {
+        self.table.lease_duration() / 2
+    }
+
+    /// The round between two reads of the table: nothing claimed, what the last read found.
+    fn between_scans(&self) -> Option<Round> {
+        let last = self.last.as_deref()?;
+        (last.at.elapsed() < self.scan_every()).then(|| Round {
+            ended: last.ended.clone(),
+            elsewhere: last.elsewhere.clone(),
+            ..Round::default()
+        })
     }
 
     /// An ended shard's lease goes back at once unless this worker's silver has yet to commit

@@ -52,7 +52,10 @@ pub struct Plan {
 }
 
 /// `held` is what this worker holds now (its own view: a lease the table says is ours but we do
-/// not hold, say after a restart under the same worker id, is taken again like a free one).
+/// not hold, say after a restart under the same worker id, is taken again like a free one),
+/// including the shards whose tasks still run here. Such a shard whose lease the table gives
+/// to another worker (taken over while this worker was frozen) is neither taken nor stolen
+/// until its task has stopped: one shard, one task per worker, one epoch per task.
 pub fn plan(
     me: &str,
     leases: &[Lease],
@@ -79,6 +82,8 @@ pub fn plan(
     for l in &candidates {
         match owner(l) {
             Some(o) => load.entry(o).or_default().push(l.shard.clone()),
+            // still running here under an old hold: not free until its task has stopped
+            None if held.contains(&l.shard) => {}
             None => free.push(l.shard.clone()),
         }
     }
@@ -97,7 +102,8 @@ pub fn plan(
         if let Some((_, shards)) = victim
             && shards.len() > target
         {
-            steal = shards.iter().max().cloned();
+            // (a shard still running here under an old hold is not taken back before it stops)
+            steal = shards.iter().filter(|s| !held.contains(s)).max().cloned();
         }
     }
     Plan { take, steal }
@@ -211,6 +217,25 @@ mod tests {
         let expired = HashSet::from([id("dead-owner")]);
         let got = silver_orphans("w1", &ls, &expired, &HashSet::from([id("held")]));
         assert_eq!(got, vec![id("dead-owner"), id("mine-on-paper"), id("pending")]);
+    }
+
+    #[test]
+    fn a_shard_still_running_here_is_not_taken_or_stolen_until_its_task_stops() {
+        // w1 was frozen; w2 took "d" meanwhile and holds four. w1's task for "d" still runs.
+        let ls = [
+            lease("a", Some("w2"), 5),
+            lease("b", Some("w2"), 5),
+            lease("c", Some("w2"), 5),
+            lease("d", Some("w2"), 5),
+        ];
+        let running = HashSet::from([id("d")]);
+        let p = plan("w1", &ls, &all(&ls), &HashSet::new(), &running);
+        assert_eq!(p.steal, Some(id("c")), "another shard is stolen, not the one running here");
+        // and not taken as expired either
+        let expired = HashSet::from([id("d")]);
+        assert_eq!(plan("w1", &ls, &all(&ls), &expired, &running).take, Vec::<ShardId>::new());
+        // once its task has stopped, it is fair game again
+        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::new()).steal, Some(id("d")));
     }
 
     #[test]

@@ -39,4 +39,6 @@ print(json.dumps({
     "lease_epochs": lease_epochs,
     "data_files": {"events": live_files(events), "events_bad": live_files(bad)},
     "schema": [f.name for f in events.schema().fields],
+    "events_manifests": len(snap.manifests(events.io)) if snap else 0,
+    "events_snapshots": len(events.metadata.snapshots),
 }))
