@@ -15,7 +15,7 @@
 //! The merge itself is [`super::rewrite::stage`] with nothing removed and only the small
 //! manifests rewritten.
 
-use iceberg::spec::{ManifestContentType, ManifestFile, TableMetadata};
+use iceberg::spec::{FormatVersion, ManifestContentType, ManifestFile, TableMetadata};
 use iceberg::table::Table;
 
 use crate::error::Result;
@@ -81,7 +81,8 @@ impl MergePolicy {
 pub async fn merge_due(table: &Table) -> Result<Option<MergePolicy>> {
     let meta = table.metadata();
     let policy = MergePolicy::of(meta);
-    if policy.min_count.is_none() {
+    // floe's snapshot producer writes format version 2 only: other tables fast-append
+    if policy.min_count.is_none() || meta.format_version() != FormatVersion::V2 {
         return Ok(None);
     }
     let Some(snapshot) = meta.current_snapshot() else { return Ok(None) };

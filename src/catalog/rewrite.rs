@@ -88,7 +88,12 @@ pub async fn stage(
     };
 
     let mut collector = SnapshotSummaryCollector::default();
-    let mut totals = Totals::default();
+    // a merge carries the full manifests unread: their files are counted from the parent's
+    // totals (nothing is removed), the rest as they are written
+    let mut totals = match change.only_small {
+        Some(_) => Totals::parent(&parent.summary().additional_properties),
+        None => Some(Totals::default()),
+    };
     let mut kept: Vec<ManifestFile> = Vec::new();
     // one merged manifest per partition spec (BTreeMap: a stable manifest order)
     let mut merged: BTreeMap<i32, ManifestWriter> = BTreeMap::new();
@@ -132,7 +137,9 @@ pub async fn stage(
                 let added_by = entry.snapshot_id().ok_or_else(|| {
                     Error::invalid(format!("{ident}: live entry {} has no snapshot id", file.file_path()))
                 })?;
-                totals.count(&file);
+                if change.only_small.is_none() {
+                    totals.iter_mut().for_each(|t| t.count(&file));
+                }
                 writer.add_existing_file(file, added_by, data_sequence, entry.file_sequence_number)?;
             }
         }
@@ -152,7 +159,7 @@ pub async fn stage(
                 .build_v2_data();
         for file in change.add {
             collector.add_file(file, schema.clone(), spec.clone());
-            totals.count(file);
+            totals.iter_mut().for_each(|t| t.count(file));
             w.add_file(file.clone(), sequence)?;
         }
         // the new files' manifest first, as Java's snapshot producer orders them
@@ -176,7 +183,10 @@ pub async fn stage(
     let mirror = super::progress::progress_properties(&props);
     let mut summary = props;
     summary.extend(collector.build());
-    summary.extend(totals.summary(&parent.summary().additional_properties));
+    // (figures the parent lacked are left out, as Iceberg allows, rather than guessed)
+    if let Some(t) = &totals {
+        summary.extend(t.summary(&parent.summary().additional_properties));
+    }
     let snapshot = Snapshot::builder()
         .with_snapshot_id(snapshot_id)
         .with_parent_snapshot_id(Some(parent.snapshot_id()))
@@ -215,7 +225,8 @@ fn fresh_snapshot_id(meta: &TableMetadata) -> i64 {
 }
 
 /// The `total-*` summary figures, counted over the new snapshot's live files (exact, rather than
-/// the parent's figures adjusted: another engine may have left them out).
+/// the parent's figures adjusted: another engine may have left them out). A merge-on-append,
+/// which does not read the full manifests, adds its files to the parent's figures instead.
 #[derive(Debug, Default)]
 struct Totals {
     files: u64,
@@ -224,6 +235,12 @@ struct Totals {
 }
 
 impl Totals {
+    /// The parent snapshot's `total-*` figures, if it has all three.
+    fn parent(summary: &HashMap<String, String>) -> Option<Self> {
+        let get = |k: &str| summary.get(k).and_then(|v| v.parse::<u64>().ok());
+        Some(Self { files: get("total-data-files")?, records: get("total-records")?, bytes: get("total-files-size")? })
+    }
+
     fn count(&mut self, f: &DataFile) {
         self.files += 1;
         self.records += f.record_count();

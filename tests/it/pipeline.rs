@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{Lake, reader};
 
@@ -110,13 +110,21 @@ fn many_small_commits_keep_the_manifest_list_short_and_every_row_readable() {
     assert!((1..=16).contains(&manifests), "{manifests} manifests after {snapshots} commits");
     assert_eq!(py["events_rows"].as_u64().unwrap(), unique);
     assert_eq!(py["events_distinct_ids"].as_u64().unwrap(), unique);
+    // the current snapshot's totals still add up (a merge counts the parent's plus its own)
+    let files = py["data_files"]["events"].as_array().unwrap().len();
+    let totals = &py["events_summary_totals"];
+    assert_eq!((totals["total-records"].clone(), totals["total-data-files"].clone()), (json!(unique.to_string()), json!(files.to_string())));
     let list = lake.dir.path().join("files.json");
     std::fs::write(&list, py["data_files"].to_string()).unwrap();
     let duck = reader("duckdb_read.py", &[&list]);
     assert_eq!(duck["events_rows"].as_u64().unwrap(), unique);
     assert_eq!(duck["events_distinct_ids"].as_u64().unwrap(), unique);
-    // floe's own reading, through the same catalog pointer
+    // floe's own reading, through the same catalog pointer, and the snapshot summaries' totals
     assert_eq!(lake.query_u64("SELECT count(*) FROM events"), unique);
+    let status: Value = serde_json::from_str(&lake.run_ok(&["status", "--json"])).unwrap();
+    let events = status["tables"].as_array().unwrap().iter().find(|t| t["table"] == "events").unwrap();
+    assert_eq!(events["rows"].as_u64().unwrap(), unique, "{events}");
+    assert_eq!(events["data_files"].as_u64().unwrap(), py["data_files"]["events"].as_array().unwrap().len() as u64);
 }
 
 #[test]

@@ -41,4 +41,5 @@ print(json.dumps({
     "schema": [f.name for f in events.schema().fields],
     "events_manifests": len(snap.manifests(events.io)) if snap else 0,
     "events_snapshots": len(events.metadata.snapshots),
+    "events_summary_totals": {k: props.get(k) for k in ("total-records", "total-data-files")},
 }))
