@@ -113,7 +113,10 @@ fn many_small_commits_keep_the_manifest_list_short_and_every_row_readable() {
     // the current snapshot's totals still add up (a merge counts the parent's plus its own)
     let files = py["data_files"]["events"].as_array().unwrap().len();
     let totals = &py["events_summary_totals"];
-    assert_eq!((totals["total-records"].clone(), totals["total-data-files"].clone()), (json!(unique.to_string()), json!(files.to_string())));
+    assert_eq!(
+        (totals["total-records"].clone(), totals["total-data-files"].clone()),
+        (json!(unique.to_string()), json!(files.to_string()))
+    );
     let list = lake.dir.path().join("files.json");
     std::fs::write(&list, py["data_files"].to_string()).unwrap();
     let duck = reader("duckdb_read.py", &[&list]);
