@@ -84,7 +84,9 @@ def put(k, stream, path, first, count, agg_every):
 def bronze_object(source, key, records, objects, extra=None):
     import pyarrow.parquet as pq
     f = pq.ParquetFile(source)
-    d = f.read(columns=["shard_id", "sequence_number", "sub_sequence", "ingest_ts"]).to_pydict()
+    # one thread: pyarrow's pool has aborted this process on a loaded machine ("terminate called
+    # without an active exception") after a complete answer
+    d = f.read(columns=["shard_id", "sequence_number", "sub_sequence", "ingest_ts"], use_threads=False).to_pydict()
     records.extend([s, q, n] for s, q, n in zip(d["shard_id"], d["sequence_number"], d["sub_sequence"]))
     if d["shard_id"]:
         footer = (f.metadata.metadata or {}).get(b"floe.lease_epoch")
