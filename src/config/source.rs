@@ -98,6 +98,11 @@ impl RawSource {
             },
         };
         let read_max = if kind == SourceKind::Kinesis { 10_000 } else { 1_000_000 };
+        let poll_interval = v.duration("source.poll_interval", self.poll_interval, "1s")?;
+        // a quiet shard waits up to five intervals (polling.rs): keep that a sane, finite wait
+        if poll_interval > std::time::Duration::from_secs(600) {
+            return Err(v.err("source.poll_interval", format!("expected at most 10m, got {poll_interval:?}")));
+        }
         Ok(SourceConfig {
             kind,
             start_position,
@@ -105,7 +110,7 @@ impl RawSource {
             spool_dir: absolute(
                 &spool_flag.or(self.spool_dir.map(PathBuf::from)).unwrap_or_else(|| warehouse.join("spool")),
             ),
-            poll_interval: v.duration("source.poll_interval", self.poll_interval, "1s")?,
+            poll_interval,
             shard_sync_interval: v.duration("source.shard_sync_interval", self.shard_sync_interval, "60s")?,
             read_records: v.count("source.read_records", self.read_records, 1_000, 1, read_max)? as usize,
             stuck_after: v.duration("source.stuck_after", self.stuck_after, "5m")?,

@@ -131,6 +131,13 @@ fn a_number_in_the_environment_is_text_for_text_keys_and_errors_name_the_variabl
 }
 
 #[test]
+fn a_poll_interval_past_ten_minutes_is_refused() {
+    let e = load_str("[source]\npoll_interval = \"1000000years\"\n", vec![]).unwrap_err().to_string();
+    assert!(e.contains("source.poll_interval: expected at most 10m"), "{e}");
+    assert!(load_str("[source]\npoll_interval = \"10m\"\n", vec![]).is_ok());
+}
+
+#[test]
 fn silver_tables_is_a_list_in_the_file_and_comma_separated_in_the_environment() {
     let c = load_str("[silver]\ntables = [\"snowplow_events\"]\n", vec![]).unwrap();
     assert_eq!(c.silver.tables, Some(vec!["snowplow_events".to_string()]));
