@@ -8,7 +8,10 @@
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Int64Array, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use base64::Engine;
 use bytes::Bytes;
@@ -60,14 +63,28 @@ pub fn column<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Res
 }
 
 /// Records of one shard as an Arrow batch in the bronze schema.
+///
+/// The variable-width columns are sized exactly before they are filled: grown by doubling, the
+/// payload column (a whole object's worth of records, 16 MiB by default, for every shard at once)
+/// would be copied at each step and end up to twice its size, which showed in the peak memory.
 pub fn to_batch(shard: &ShardId, records: &[Record], ingest_ts_micros: i64) -> Result<RecordBatch> {
     let n = records.len();
+    let mut data = BinaryBuilder::with_capacity(n, records.iter().map(|r| r.data.len()).sum());
+    let mut seq = StringBuilder::with_capacity(n, records.iter().map(|r| r.position.seq.as_str().len()).sum());
+    let mut keys = StringBuilder::with_capacity(n, records.iter().map(|r| r.partition_key.len()).sum());
+    let mut shards = StringBuilder::with_capacity(n, n * shard.as_str().len());
+    for r in records {
+        data.append_value(&r.data);
+        seq.append_value(r.position.seq.as_str());
+        keys.append_value(&r.partition_key);
+        shards.append_value(shard.as_str());
+    }
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(BinaryArray::from_iter_values(records.iter().map(|r| r.data.as_ref()))),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(shard.as_str(), n))),
-        Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.position.seq.as_str()))),
+        Arc::new(data.finish()),
+        Arc::new(shards.finish()),
+        Arc::new(seq.finish()),
         Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.position.sub as i64))),
-        Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.partition_key.as_str()))),
+        Arc::new(keys.finish()),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(records.iter().map(|r| r.arrival_ts_micros))
                 .with_timezone("UTC"),
@@ -94,6 +111,10 @@ pub async fn encode_records(
     lease_epoch: Option<u64>,
 ) -> Result<Bytes> {
     let shard = shard.clone();
+    // One encode per core at a time: each holds a copy of its records as Arrow and the Parquet
+    // writer's buffers, and more at once than there are cores only raises the peak memory
+    // (four shards flushing together on two cores), not the throughput.
+    let _permit = encode_permits().acquire().await.map_err(|_| Error::invalid("bronze encoders closed"))?;
     let ingest = chrono::Utc::now().timestamp_micros();
     tokio::task::spawn_blocking(move || {
         let batch = to_batch(&shard, &records, ingest)?;
@@ -103,6 +124,12 @@ pub async fn encode_records(
     })
     .await
     .map_err(|e| Error::invalid(format!("bronze encoder task failed: {e}")))?
+}
+
+/// The process-wide bound on bronze encodes running at once: one per core.
+fn encode_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
 /// Serialise a bronze batch in `format`; `lease_epoch` (workers sharing a stream) goes into the

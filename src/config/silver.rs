@@ -86,7 +86,7 @@ impl RawSilver {
             batch_max_objects: v.count("silver.batch_max_objects", self.batch_max_objects, 256, 1, 100_000)? as usize,
             batch_max_bytes: v.bytes("silver.batch_max_bytes", self.batch_max_bytes, "2MiB")?,
             dedup_lookback: v.duration("silver.dedup_lookback", self.dedup_lookback, "24h")?,
-            dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "256MiB")?,
+            dedup_memory: v.bytes("silver.dedup_memory", self.dedup_memory, "64MiB")?,
             dedup_spill_dir: self.dedup_spill_dir.map_or_else(std::env::temp_dir, |p| absolute(Path::new(&p))),
             discovery_horizon: v.duration("silver.discovery_horizon", self.discovery_horizon, "48h")?,
             sweep_interval: v.duration("silver.sweep_interval", self.sweep_interval, "1h")?,

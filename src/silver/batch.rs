@@ -25,8 +25,8 @@ pub struct SilverBatch {
     /// (each table only receives records past its own watermark).
     pub commits: Vec<TableCommit>,
     /// The dedup keys (held form) and times of the rows the table's commit adds, for the dedup
-    /// state once it has landed.
-    pub new_ids: Vec<(Id, i64)>,
+    /// state once it has landed (shared with the commit's check against other writers).
+    pub new_ids: std::sync::Arc<Vec<(Id, i64)>>,
     pub report: BatchReport,
     /// Wall time of each step, for the debug log.
     pub timing: String,

@@ -186,9 +186,10 @@ impl PendingCommit {
             oldest_arrival_micros: None,
             rebase: None,
         };
+        let new_ids = Arc::new(a.new_ids);
         let rebase = m.def.dedup.clone().map(|def| RebaseGuard {
             planned_on: self.planned_on,
-            check: Arc::new(NoIdTwice::new(def, a.new_ids.iter().map(|(id, _)| *id), a.rows, a.dedup_drops)),
+            check: Arc::new(NoIdTwice::new(def, new_ids.clone(), a.rows, a.dedup_drops)),
         });
         let mut summary = BTreeMap::from([
             ("floe.records-in".to_string(), a.records_in.to_string()),
@@ -220,7 +221,7 @@ impl PendingCommit {
         };
         Ok(SilverBatch {
             commits: vec![bad_commit, good_commit],
-            new_ids: a.new_ids,
+            new_ids,
             report,
             timing: format!("rounds={} {}", self.rounds, a.timing),
         })
