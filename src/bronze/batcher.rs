@@ -2,6 +2,8 @@
 //! whichever comes first. Records are added a whole source read at a time, so the records of
 //! one Kinesis record (KPL sub-records) never straddle two objects.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::model::SequenceNumber;
@@ -50,6 +52,11 @@ impl Batcher {
         self.opened.map(|t| t + p.max_age)
     }
 
+    /// Bytes of record data held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Sequence number of the newest record held.
     pub fn last_seq(&self) -> Option<&SequenceNumber> {
         self.records.last().map(|r| &r.position.seq)
@@ -74,6 +81,62 @@ impl Batcher {
     }
 }
 
+/// A batch is not ended early by the process-wide budget before it holds this much: past the
+/// budget every shard still makes objects of a useful size.
+const MIN_EARLY_FLUSH: u64 = 1 << 20;
+
+/// The record bytes every shard's open batch in this process holds together
+/// (`bronze.buffer_memory`). Each shard's batch may grow to `bronze.flush_bytes`; with many
+/// shards on one worker that is shards × 16 MiB. Past the budget, a shard that receives records
+/// ends its batch early (from 1 MiB on), so what bronze holds follows the budget, not the number
+/// of shards a worker holds.
+#[derive(Debug, Clone)]
+pub struct BufferBudget {
+    held: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl BufferBudget {
+    pub fn new(limit: u64) -> Self {
+        Self { held: Arc::new(AtomicU64::new(0)), limit }
+    }
+
+    /// One shard's part of the budget.
+    pub fn share(&self) -> BufferShare {
+        BufferShare { budget: self.clone(), mine: 0 }
+    }
+}
+
+/// What one shard's open batch counts against its [`BufferBudget`]; given back when dropped.
+#[derive(Debug)]
+pub struct BufferShare {
+    budget: BufferBudget,
+    mine: u64,
+}
+
+impl BufferShare {
+    /// The shard's batch now holds `bytes`.
+    pub fn set(&mut self, bytes: u64) {
+        if bytes >= self.mine {
+            self.budget.held.fetch_add(bytes - self.mine, Ordering::Relaxed);
+        } else {
+            self.budget.held.fetch_sub(self.mine - bytes, Ordering::Relaxed);
+        }
+        self.mine = bytes;
+    }
+
+    /// The process is past its budget and this shard's batch is big enough to end early.
+    pub fn should_flush(&self) -> bool {
+        self.mine >= MIN_EARLY_FLUSH && self.budget.held.load(Ordering::Relaxed) > self.budget.limit
+    }
+}
+
+impl Drop for BufferShare {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +152,27 @@ mod tests {
                 defect: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn past_the_process_budget_a_shard_ends_its_batch_early_but_not_tiny() {
+        let budget = BufferBudget::new(3 << 20);
+        let (mut a, mut b) = (budget.share(), budget.share());
+        a.set(2 << 20);
+        assert!(!a.should_flush(), "within the budget");
+        b.set(512 << 10);
+        assert!(!a.should_flush() && !b.should_flush());
+        b.set(3 << 19);
+        assert!(a.should_flush(), "past the budget, 2 MiB is worth an object");
+        assert!(b.should_flush(), "1.5 MiB too");
+        a.set(0);
+        assert!(!b.should_flush(), "the other shard flushed: back within the budget");
+        drop(b);
+        assert_eq!(budget.held.load(Ordering::Relaxed), 0, "a stopped shard gives its part back");
+        let mut c = budget.share();
+        c.set(4 << 20);
+        c.set(MIN_EARLY_FLUSH - 1);
+        assert!(!c.should_flush(), "never below 1 MiB");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::batcher::{Batcher, FlushPolicy};
+use super::batcher::{Batcher, BufferBudget, FlushPolicy};
 use super::encode;
 use super::layout::BronzeKey;
 use super::store::BronzeStore;
@@ -26,6 +26,8 @@ pub struct ShardWriter {
     pub store: BronzeStore,
     pub checkpoints: Checkpoints,
     pub policy: FlushPolicy,
+    /// The process-wide bound on what the open batches of all shards hold.
+    pub budget: BufferBudget,
     pub format: BronzeFormat,
     pub zstd_level: i32,
     pub counters: Arc<Counters>,
@@ -41,6 +43,7 @@ impl ShardWriter {
     /// records: the retry overwrites it instead of leaving two overlapping objects.
     pub async fn run(self, mut rx: mpsc::Receiver<ReadBatch>) -> Result<()> {
         let mut batcher = Batcher::default();
+        let mut share = self.budget.share();
         let mut probed = false;
         let mut cut_at: Option<SequenceNumber> = None;
         loop {
@@ -55,7 +58,10 @@ impl ShardWriter {
             };
             match msg {
                 // age-based flush
-                None => self.flush(batcher.take(), false).await?,
+                None => {
+                    share.set(0);
+                    self.flush(batcher.take(), false).await?
+                }
                 Some(None) if cut_at.is_some() => {
                     // Stopping before the cut: writing a shorter object would overlap the one
                     // already there. Nothing here is checkpointed; the next run reads it again.
@@ -75,10 +81,12 @@ impl ShardWriter {
                         }
                     }
                     batcher.push(read.records, Instant::now());
+                    share.set(batcher.bytes());
                     if let Some(end) = cut_at.clone() {
                         if batcher.last_seq().is_some_and(|l| l >= &end) {
                             cut_at = None;
                             let head = batcher.take_through(&end);
+                            share.set(batcher.bytes());
                             self.flush(head, false).await?;
                         } else if !ended {
                             continue;
@@ -89,7 +97,11 @@ impl ShardWriter {
                     if ended {
                         return self.flush(batcher.take(), true).await;
                     }
-                    if batcher.is_full(&self.policy) || batcher.is_due(&self.policy, Instant::now()) {
+                    if batcher.is_full(&self.policy)
+                        || batcher.is_due(&self.policy, Instant::now())
+                        || share.should_flush()
+                    {
+                        share.set(0);
                         self.flush(batcher.take(), false).await?;
                     }
                 }

@@ -170,6 +170,7 @@ pub async fn run(
             counters: counters.clone(),
             cancel: cancel.clone(),
             until_idle: opts.until_idle,
+            budget: crate::bronze::batcher::BufferBudget::new(cfg.bronze.buffer_memory),
         };
         let sup = Supervision {
             cancel: cancel.clone(),

@@ -33,6 +33,7 @@ pub(super) struct RawBronze {
     flush_records: Option<i64>,
     flush_bytes: Option<String>,
     flush_interval: Option<String>,
+    buffer_memory: Option<String>,
     zstd_level: Option<i64>,
 }
 
@@ -44,6 +45,9 @@ pub struct BronzeConfig {
     pub flush_records: usize,
     pub flush_bytes: u64,
     pub flush_interval: Duration,
+    /// What the open batches of all shards of the process hold together; past it a shard
+    /// receiving records ends its batch early (`bronze/batcher.rs`).
+    pub buffer_memory: u64,
     pub zstd_level: i32,
 }
 
@@ -64,6 +68,7 @@ impl RawBronze {
             flush_records: v.count("bronze.flush_records", self.flush_records, 100_000, 1, 10_000_000)? as usize,
             flush_bytes: v.bytes("bronze.flush_bytes", self.flush_bytes, "16MiB")?,
             flush_interval: v.duration("bronze.flush_interval", self.flush_interval, "30s")?,
+            buffer_memory: v.bytes("bronze.buffer_memory", self.buffer_memory, "32MiB")?,
             zstd_level: v.count("bronze.zstd_level", self.zstd_level, 3, 1, 22)? as i32,
         })
     }

@@ -22,6 +22,7 @@ pub const KEYS: &[&str] = &[
     "bronze.flush_records",
     "bronze.flush_bytes",
     "bronze.flush_interval",
+    "bronze.buffer_memory",
     "bronze.zstd_level",
     "silver.enabled",
     "silver.interval",

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::supervise::ShardTask;
-use crate::bronze::batcher::FlushPolicy;
+use crate::bronze::batcher::{BufferBudget, FlushPolicy};
 use crate::bronze::store::BronzeStore;
 use crate::bronze::writer::ShardWriter;
 use crate::checkpoint::Checkpoints;
@@ -32,6 +32,8 @@ pub struct Pipelines {
     pub counters: Arc<Counters>,
     pub cancel: CancellationToken,
     pub until_idle: bool,
+    /// `bronze.buffer_memory`, shared by every shard's writer.
+    pub budget: BufferBudget,
 }
 
 impl Pipelines {
@@ -43,6 +45,7 @@ impl Pipelines {
             store: self.store.clone(),
             checkpoints: self.checkpoints.clone(),
             policy: FlushPolicy { max_records: b.flush_records, max_bytes: b.flush_bytes, max_age: b.flush_interval },
+            budget: self.budget.clone(),
             format: b.format,
             zstd_level: b.zstd_level,
             counters: self.counters.clone(),
