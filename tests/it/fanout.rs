@@ -93,13 +93,22 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
     assert_eq!(want.len() as u64, EVENTS, "the producer was acknowledged for every record");
 
     wait_for_bronze_in(&lake, want.len(), Duration::from_secs(120), bronze_of);
+    // Renewals happen on the open shards every SUBSCRIPTION_SECONDS while the workers run: when
+    // bronze was quick (the parents end by SHARD_END, not by expiry), wait for a second one.
+    let stats_now = || -> Value { serde_json::from_str(&get(proxy_port, "/stats").unwrap().1).unwrap() };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut stats = stats_now();
+    while stats["expired"].as_u64().unwrap_or(0) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        stats = stats_now();
+    }
+    // (the proxy's figures first: every subscription it ended, floe had counted before)
     let (ma, mb) = (get(port_a, "/metrics").unwrap().1, get(port_b, "/metrics").unwrap().1);
     let (read_a, read_b) = (metric_sum(&ma, "floe_records_in_total"), metric_sum(&mb, "floe_records_in_total"));
     assert!(read_a > 0 && read_b > 0, "both workers read: a {read_a}, b {read_b}");
     assert!(metric_sum(&mb, "floe_leases_taken_total") > 0, "b took leases:\n{mb}");
     let subscriptions =
         metric_sum(&ma, "floe_source_subscriptions_total") + metric_sum(&mb, "floe_source_subscriptions_total");
-    let stats: Value = serde_json::from_str(&get(proxy_port, "/stats").unwrap().1).unwrap();
     sigterm(&mut a, "a", &lake);
     sigterm(&mut b, "b", &lake);
 
