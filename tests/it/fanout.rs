@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::kinesis::{
     assert_children_after_parents, bronze_of, endpoint, exactly_once, expected, log_of, sigterm, start_worker, tool,
-    wait_for_bronze, wait_for_bronze_in, worker,
+    wait_for_bronze, wait_for_bronze_in, wait_for_leases, worker,
 };
 use crate::ops::{Daemon, get, metric_sum};
 use crate::support::{Lake, assert_success, reader_with};
@@ -83,7 +83,7 @@ fn fan_out_workers_share_a_resharded_stream_across_renewals_exactly_once() {
 
     let mut puts = vec![tool(&["put", &stream, &file, "0", "5000", "2"])];
     let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &efo);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_leases(port_a, 2, "a");
     let (mut b, port_b) = start_worker(&lake, &stream, &table, "b", &efo);
     tool(&["split", &stream]);
     puts.push(tool(&["put", &stream, &file, "5000", "3500", "2"]));

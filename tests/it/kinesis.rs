@@ -77,6 +77,14 @@ pub(crate) fn start_worker(
     (Daemon(c.spawn().unwrap()), port)
 }
 
+/// Wait until the worker whose metrics are on `port` holds `n` leases: a worker alone takes half
+/// of the free leases at its first look and the rest half a lease duration later.
+pub(crate) fn wait_for_leases(port: u16, n: u64, who: &str) {
+    crate::ops::wait_for(&format!("{who} to hold {n} leases"), Duration::from_secs(60), || {
+        get(port, "/metrics").is_some_and(|(_, m)| metric_sum(&m, "floe_leases_held") == n)
+    });
+}
+
 pub(crate) fn log_of(lake: &Lake, name: &str) -> String {
     std::fs::read_to_string(lake.dir.path().join(format!("{name}.log"))).unwrap_or_default()
 }
@@ -174,7 +182,7 @@ fn two_workers_share_a_resharded_stream_and_land_it_in_bronze_exactly_once() {
     let mut puts = vec![tool(&["put", &stream, &file, "0", "40000", "2"])];
     // Worker a starts alone and takes every shard; b joins and must get its share by stealing.
     let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &[]);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_leases(port_a, 4, "a");
     let (mut b, port_b) = start_worker(&lake, &stream, &table, "b", &[]);
     // resharding while both read: a split, more records, a merge, more records
     tool(&["split", &stream]);
@@ -322,11 +330,14 @@ fn a_killed_workers_shards_are_taken_over_after_expiry_and_rewritten_under_the_s
     let file = file.to_str().unwrap().to_string();
     tool(&["create", &stream, "4"]);
     assert_success(&worker(&lake, &stream, &table, "init").arg("init").output().unwrap(), &["init"]);
-    let mut puts = vec![tool(&["put", &stream, &file, "0", "8000", "3"])];
 
     // Worker a dies (no unwinding, no release, as SIGKILL leaves it) right after writing its
     // first bronze object and before checkpointing it: an object a re-read must overwrite.
-    let (mut a, _) = start_worker(&lake, &stream, &table, "a", &[("FLOE_TEST_CRASH_AT", "bronze-after-put")]);
+    // The records go in once a holds every lease (its first look takes only half of them), so
+    // every shard is a's to take over.
+    let (mut a, port_a) = start_worker(&lake, &stream, &table, "a", &[("FLOE_TEST_CRASH_AT", "bronze-after-put")]);
+    wait_for_leases(port_a, 4, "a");
+    let mut puts = vec![tool(&["put", &stream, &file, "0", "8000", "3"])];
     let status = wait_or_kill(&mut a.0, Duration::from_secs(60));
     assert!(
         !status.success() && log_of(&lake, "a").contains("crash point"),

@@ -92,8 +92,6 @@ fn split_brain(freeze: Freeze) -> Value {
     assert_success(&floe("init", free_port()).arg("init").output().unwrap(), &["init"]);
     // the first half before the freeze, the second once both workers run again
     let half = records / 2;
-    let mut puts = vec![tool(&["put", &stream, &spool_file, "0", &half.to_string(), "3"])];
-    let first_half = expected(&puts).len() as u64;
 
     let port_a = free_port();
     let mut a = floe("a", port_a);
@@ -104,6 +102,11 @@ fn split_brain(freeze: Freeze) -> Value {
         Freeze::AfterFence => a.env("FLOE_BRONZE_FLUSH_INTERVAL", "1s").env("FLOE_TEST_PAUSE_AT", "bronze-after-fence"),
     };
     let mut a = Daemon(a.spawn().unwrap());
+    // the first half goes in once a holds both leases (its first look takes only one of them),
+    // so a holds every shard when it freezes
+    wait_for("a to hold both leases", Duration::from_secs(60), || metric(port_a, "floe_leases_held") == Some(2));
+    let mut puts = vec![tool(&["put", &stream, &spool_file, "0", &half.to_string(), "3"])];
+    let first_half = expected(&puts).len() as u64;
     match freeze {
         Freeze::OpenBatch => {
             wait_for("a to read the first half into its open batches", Duration::from_secs(60), || {

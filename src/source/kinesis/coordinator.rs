@@ -191,12 +191,15 @@ pub struct LeaseCoordinator {
     /// When the table was last read, with the ended shards and those held elsewhere it showed
     /// (boxed: it would make every `Coordinator` as large as this variant).
     last: Option<Box<LastScan>>,
+    /// Whether a round has planned from the table yet: the first look takes only half of the
+    /// free leases when nobody holds any (`lease::plan`).
+    looked: bool,
 }
 
 impl LeaseCoordinator {
     pub fn new(table: Arc<LeaseTable>, silver: Option<Arc<SilverReach>>) -> Self {
         let tracker = ExpiryTracker::new(table.lease_duration());
-        Self { table, tracker, ensured: HashSet::new(), silver, last: None }
+        Self { table, tracker, ensured: HashSet::new(), silver, last: None, looked: false }
     }
 
     /// How often the lease table is read when nothing asks for it sooner: half a lease
@@ -297,7 +300,8 @@ impl LeaseCoordinator {
             .filter(|l| l.owner.as_deref().is_some_and(|o| o != me) && !expired.contains(&l.shard))
             .map(|l| l.shard.clone())
             .collect();
-        let plan = lease::plan(me, &table, &readable, &expired, &held);
+        let plan = lease::plan(me, &table, &readable, &expired, &held, !self.looked);
+        self.looked = true;
         // ended shards whose silver a stopped worker left unfinished: no reader, silver only
         let adopt: Vec<ShardId> = match &self.silver {
             Some(_) => lease::silver_orphans(me, &table, &expired, &held),

@@ -5,6 +5,12 @@
 //! or expired leases first; when none is left and it still holds fewer than its share, it steals
 //! one lease per round from the worker holding the most, if that worker holds more than its
 //! share. Shards that ended, or whose parents have not ended yet, are not counted.
+//!
+//! Unlike the KCL, a worker's first look at a table in which no other worker holds a lease takes
+//! only half of the free leases, in an order of its own: workers started together (an ECS
+//! service's tasks) then split the stream without stealing, where each steal re-reads what the
+//! old holder had read but not yet checkpointed. A worker alone takes the rest at its next look,
+//! half a lease duration later (ADR 0023).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -56,12 +62,15 @@ pub struct Plan {
 /// including the shards whose tasks still run here. Such a shard whose lease the table gives
 /// to another worker (taken over while this worker was frozen) is neither taken nor stolen
 /// until its task has stopped: one shard, one task per worker, one epoch per task.
+///
+/// `first_look`: this worker has not read the table before (see the module doc).
 pub fn plan(
     me: &str,
     leases: &[Lease],
     readable: &HashSet<ShardId>,
     expired: &HashSet<ShardId>,
     held: &HashSet<ShardId>,
+    first_look: bool,
 ) -> Plan {
     let candidates: Vec<&Lease> =
         leases.iter().filter(|l| !l.checkpoint.ended && readable.contains(&l.shard)).collect();
@@ -87,13 +96,22 @@ pub fn plan(
             None => free.push(l.shard.clone()),
         }
     }
+    let alone = load.len() == 1;
     let target = candidates.len().div_ceil(load.len());
     let mine = load.get(me).map_or(0, Vec::len);
     if mine >= target {
         return Plan::default();
     }
-    free.sort();
-    let take: Vec<ShardId> = free.into_iter().take(target - mine).collect();
+    let want = if first_look && alone {
+        // Workers starting together each see a table nobody holds yet: taking half, each in
+        // its own order, leaves the others their share without a steal.
+        free.sort_by_key(|s| (first_look_rank(me, s), s.clone()));
+        free.len().div_ceil(2).min(target - mine)
+    } else {
+        free.sort();
+        target - mine
+    };
+    let take: Vec<ShardId> = free.into_iter().take(want).collect();
     let mut steal = None;
     if mine + take.len() < target {
         // The most loaded other worker, ties broken by name so every worker agrees.
@@ -107,6 +125,15 @@ pub fn plan(
         }
     }
     Plan { take, steal }
+}
+
+/// Where `shard` comes in `me`'s first look: a hash of both, so two workers starting together
+/// reach for different shards first.
+fn first_look_rank(me: &str, shard: &ShardId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (me, shard.as_str()).hash(&mut h);
+    h.finish()
 }
 
 /// Ended leases whose silver a stopped worker left unfinished (ADR 0018) that this worker may
@@ -153,9 +180,45 @@ mod tests {
     #[test]
     fn a_lone_worker_takes_every_free_lease() {
         let ls = [lease("a", None, 0), lease("b", None, 0), lease("c", None, 0)];
-        let p = plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::new());
+        let p = plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::new(), false);
         assert_eq!(p.take, vec![id("a"), id("b"), id("c")]);
         assert_eq!(p.steal, None);
+    }
+
+    #[test]
+    fn workers_starting_together_split_the_free_leases_without_stealing() {
+        let shards = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+        let mut ls: Vec<Lease> = shards.iter().map(|s| lease(s, None, 0)).collect();
+        let none = HashSet::new();
+        // a lone worker's first look takes half, its next look the rest
+        let a = plan("a", &ls, &all(&ls), &none, &none, true).take;
+        assert_eq!(a.len(), 4);
+        for l in ls.iter_mut().filter(|l| a.contains(&l.shard)) {
+            l.owner = Some("a".into());
+        }
+        let held_a: HashSet<ShardId> = a.iter().cloned().collect();
+        let rest = plan("a", &ls, &all(&ls), &none, &held_a, false).take;
+        assert_eq!(rest.len(), 4, "alone, the next look takes the rest");
+        // b's first look right after a's: a holds half, so b takes the other half, no steal
+        let b = plan("b", &ls, &all(&ls), &none, &none, true);
+        assert_eq!(b.take.len(), 4);
+        assert!(b.take.iter().all(|s| !a.contains(s)) && b.steal.is_none(), "{b:?}");
+        // a first look in a table others already hold is an ordinary look: here, a steal
+        for l in ls.iter_mut().filter(|l| b.take.contains(&l.shard)) {
+            l.owner = Some("b".into());
+        }
+        let c = plan("c", &ls, &all(&ls), &none, &none, true);
+        assert!(c.take.is_empty() && c.steal.is_some(), "{c:?}");
+        // two first looks at once reach for different shards first (each in its own order)
+        let fresh: Vec<Lease> = shards.iter().map(|s| lease(s, None, 0)).collect();
+        let (x, y) = (
+            plan("a", &fresh, &all(&fresh), &none, &none, true).take,
+            plan("b", &fresh, &all(&fresh), &none, &none, true).take,
+        );
+        assert_ne!(x, y, "each worker has its own order");
+        // an odd count: the first look takes the larger half
+        let three = [lease("a", None, 0), lease("b", None, 0), lease("c", None, 0)];
+        assert_eq!(plan("w", &three, &all(&three), &none, &none, true).take.len(), 2);
     }
 
     #[test]
@@ -166,24 +229,27 @@ mod tests {
             lease("c", Some("w1"), 5),
             lease("d", Some("w1"), 5),
         ];
-        let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::new());
+        let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::new(), false);
         assert_eq!(p, Plan { take: vec![], steal: Some(id("d")) });
         ls[3].owner = Some("w2".into());
-        let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("d")]));
+        let p = plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("d")]), false);
         assert_eq!(p.steal, Some(id("c")));
         ls[2].owner = Some("w2".into());
         let held = HashSet::from([id("c"), id("d")]);
-        assert_eq!(plan("w2", &ls, &all(&ls), &HashSet::new(), &held), Plan::default());
+        assert_eq!(plan("w2", &ls, &all(&ls), &HashSet::new(), &held, false), Plan::default());
         // and the first worker, now at its share, does not steal back
         let held1 = HashSet::from([id("a"), id("b")]);
-        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &held1), Plan::default());
+        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &held1, false), Plan::default());
     }
 
     #[test]
     fn an_odd_count_settles_without_flapping() {
         let ls = [lease("a", Some("w1"), 1), lease("b", Some("w1"), 1), lease("c", Some("w2"), 1)];
-        assert_eq!(plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("c")])), Plan::default());
-        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("a"), id("b")])), Plan::default());
+        assert_eq!(plan("w2", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("c")]), false), Plan::default());
+        assert_eq!(
+            plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::from([id("a"), id("b")]), false),
+            Plan::default()
+        );
     }
 
     #[test]
@@ -193,7 +259,7 @@ mod tests {
         let ls = [lease("a", Some("dead"), 9), lease("b", Some("dead"), 9), ended, lease("child", None, 0)];
         let readable = HashSet::from([id("a"), id("b"), id("e")]);
         let expired = HashSet::from([id("a"), id("b")]);
-        let p = plan("w1", &ls, &readable, &expired, &HashSet::new());
+        let p = plan("w1", &ls, &readable, &expired, &HashSet::new(), false);
         assert_eq!(p.take, vec![id("a"), id("b")]);
     }
 
@@ -229,13 +295,13 @@ mod tests {
             lease("d", Some("w2"), 5),
         ];
         let running = HashSet::from([id("d")]);
-        let p = plan("w1", &ls, &all(&ls), &HashSet::new(), &running);
+        let p = plan("w1", &ls, &all(&ls), &HashSet::new(), &running, false);
         assert_eq!(p.steal, Some(id("c")), "another shard is stolen, not the one running here");
         // and not taken as expired either
         let expired = HashSet::from([id("d")]);
-        assert_eq!(plan("w1", &ls, &all(&ls), &expired, &running).take, Vec::<ShardId>::new());
+        assert_eq!(plan("w1", &ls, &all(&ls), &expired, &running, false).take, Vec::<ShardId>::new());
         // once its task has stopped, it is fair game again
-        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::new()).steal, Some(id("d")));
+        assert_eq!(plan("w1", &ls, &all(&ls), &HashSet::new(), &HashSet::new(), false).steal, Some(id("d")));
     }
 
     #[test]
