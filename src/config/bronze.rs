@@ -62,11 +62,17 @@ impl RawBronze {
         if !(location.starts_with("file://") || location.starts_with("s3://")) {
             return Err(v.err("bronze.location", format!("expected a file:// or s3:// URL, got {location:?}")));
         }
+        let flush_bytes = v.bytes("bronze.flush_bytes", self.flush_bytes, "16MiB")?;
+        // a batch is copied into one Arrow array with 32-bit offsets: up to this plus one read
+        // (source reads stop at 32 MiB) must stay well under 2 GiB
+        if flush_bytes > 1 << 30 {
+            return Err(v.err("bronze.flush_bytes", "at most 1GiB (objects of 16MiB to 128MiB suit silver best)"));
+        }
         Ok(BronzeConfig {
             location,
             format,
             flush_records: v.count("bronze.flush_records", self.flush_records, 100_000, 1, 10_000_000)? as usize,
-            flush_bytes: v.bytes("bronze.flush_bytes", self.flush_bytes, "16MiB")?,
+            flush_bytes,
             flush_interval: v.duration("bronze.flush_interval", self.flush_interval, "30s")?,
             buffer_memory: v.bytes("bronze.buffer_memory", self.buffer_memory, "32MiB")?,
             zstd_level: v.count("bronze.zstd_level", self.zstd_level, 3, 1, 22)? as i32,

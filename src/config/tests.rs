@@ -27,6 +27,13 @@ fn bad_duration_names_the_key_and_the_file() {
 }
 
 #[test]
+fn a_flush_size_past_what_one_arrow_copy_holds_is_refused() {
+    let e = load_str("[bronze]\nflush_bytes = \"4GiB\"\n", vec![]).unwrap_err().to_string();
+    assert!(e.contains("bronze.flush_bytes") && e.contains("at most 1GiB"), "{e}");
+    assert_eq!(load_str("[bronze]\nflush_bytes = \"1GiB\"\n", vec![]).unwrap().bronze.flush_bytes, 1 << 30);
+}
+
+#[test]
 fn dynamodb_leases_need_kinesis_and_a_table() {
     let e = load_str("[checkpoint]\ntype = \"dynamodb\"\ntable = \"t1\"\n", vec![]).unwrap_err().to_string();
     assert!(e.contains("checkpoint.type") && e.contains("kinesis"), "{e}");

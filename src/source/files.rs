@@ -21,6 +21,11 @@ use crate::model::{Position, SequenceNumber, ShardId};
 /// and a newline-free multi-gigabyte file cannot exhaust memory.
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
+/// A read stops once it holds this much, whatever `source.read_records` allows (one line always
+/// fits): a thousand long lines must not make one read of gigabytes, which would exhaust memory
+/// and overflow the 32-bit offsets of bronze's Arrow copy (its shard stuck on every retry).
+pub const MAX_READ_BYTES: usize = 32 << 20;
+
 /// Find the spool's files, keyed by shard id. Hidden files and `*.tmp` are files being written.
 pub fn list_shards(dir: &Path) -> Result<BTreeMap<ShardId, PathBuf>> {
     let mut out = BTreeMap::new();
@@ -100,10 +105,15 @@ impl SpoolReader {
     /// allocation per read instead of one per line, freed together when bronze has written
     /// them. Per-line allocations of a million records scattered the allocator's heap.
     pub async fn next_batch(&mut self, max_records: usize) -> Result<ReadBatch> {
+        self.next_batch_within(max_records, MAX_READ_BYTES).await
+    }
+
+    /// [`next_batch`](Self::next_batch), stopping at the first line that ends past `max_bytes`.
+    async fn next_batch_within(&mut self, max_records: usize, max_bytes: usize) -> Result<ReadBatch> {
         let mut lines: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         let start = self.offset;
-        while !self.done && lines.len() < max_records {
+        while !self.done && lines.len() < max_records && buf.len() < max_bytes {
             let from = buf.len();
             let (consumed, _) = read_line(&mut self.reader, &mut buf)
                 .await
@@ -235,6 +245,28 @@ mod tests {
         let offsets: Vec<u64> = b.records.iter().map(|r| r.position.seq.to_u64().unwrap()).collect();
         assert_eq!(offsets, vec![0, 6, 6 + MAX_LINE_BYTES as u64 + 11]);
         assert!(b.end_of_shard);
+    }
+
+    #[tokio::test]
+    async fn a_read_stops_at_its_byte_budget_and_the_next_read_goes_on_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.ndjson");
+        std::fs::write(&p, b"aaaa\nbbbb\ncccc\ndddd\n").unwrap();
+        let mut r = SpoolReader::open(ShardId::new("s").unwrap(), &p, None).await.unwrap();
+        let mut reads = Vec::new();
+        loop {
+            let b = r.next_batch_within(100, 6).await.unwrap();
+            let offsets: Vec<u64> = b.records.iter().map(|r| r.position.seq.to_u64().unwrap()).collect();
+            reads.push((offsets, b.bytes_read));
+            if b.end_of_shard {
+                break;
+            }
+        }
+        // two lines of 4 bytes reach 8 >= 6: each read ends there; a line is never split
+        assert_eq!(reads, vec![(vec![0, 5], 10), (vec![10, 15], 10), (vec![], 0)]);
+        // a line longer than the budget still comes whole, alone
+        let mut r = SpoolReader::open(ShardId::new("s").unwrap(), &p, None).await.unwrap();
+        assert_eq!(r.next_batch_within(100, 1).await.unwrap().records.len(), 1);
     }
 
     #[test]
