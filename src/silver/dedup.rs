@@ -51,6 +51,9 @@ pub struct DedupState {
     loaded: bool,
     /// Snapshots this process committed since `synced_to`: their ids are in already.
     own: HashSet<i64>,
+    /// The state forgot everything (a reset or a reload) since it last recorded a commit: the
+    /// next commit's ids held before that are gone and must be taken in again.
+    forgot: bool,
 }
 
 impl DedupState {
@@ -58,7 +61,7 @@ impl DedupState {
     pub fn new(def: DedupDef, lookback: Duration, budget_bytes: u64, spill_dir: PathBuf) -> Self {
         let window = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX / 4);
         let seen = SeenIds::new(budget_bytes, spill_dir);
-        Self { def, window, seen, synced_to: None, loaded: false, own: HashSet::new() }
+        Self { def, window, seen, synced_to: None, loaded: false, own: HashSet::new(), forgot: false }
     }
 
     pub fn key(&self) -> &str {
@@ -96,6 +99,7 @@ impl DedupState {
                 None => {
                     tracing::info!(table = %table.identifier(), "dedup state: the table's history moved under it; reloading");
                     self.seen.reset();
+                    self.forgot = true;
                     out.reloaded = true;
                 }
             }
@@ -173,6 +177,7 @@ impl DedupState {
     /// were held).
     pub fn reset(&mut self) {
         self.seen.reset();
+        self.forgot = true;
         self.loaded = false;
         self.synced_to = None;
         self.own.clear();
@@ -181,8 +186,15 @@ impl DedupState {
     /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`. Only now may
     /// the window move on: ids of a commit still pending are not in the table, so an evicted one
     /// could not be read back from it.
+    ///
+    /// Each round held its ids already ([`hold_pending`](Self::hold_pending)), so they are taken
+    /// in again only when the state forgot them meanwhile. Taken in again regardless, those spilled
+    /// to disk since came back into the hash table: a 900k-row backlog commit doubled the table
+    /// past its budget (108 MB in the 10M run's peak heap, BENCHMARKS.md).
     pub fn record_commit(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) -> Result<()> {
-        self.hold_pending(ids)?;
+        if std::mem::take(&mut self.forgot) {
+            self.hold_pending(ids)?;
+        }
         self.own.insert(snapshot_id);
         if let Some(earliest) = ids.iter().map(|(_, t)| *t).min() {
             let evicted = self.seen.evict(earliest.saturating_sub(self.window), self.window);
@@ -371,6 +383,33 @@ mod tests {
                 (0..r.len()).map(move |i| r.is_valid(i).then(|| r.value(i).to_string())).collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    #[test]
+    fn a_commit_does_not_bring_back_ids_its_rounds_spilled_unless_the_state_forgot_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let def = DedupDef { key: "event_id".into(), time: "collector_tstamp".into() };
+        // room for 100 ids in memory: the 300 of a commit's six rounds spill as they come
+        let mut state = DedupState::new(
+            def,
+            Duration::from_secs(86_400),
+            100 * super::super::seen::BYTES_PER_ID,
+            tmp.path().into(),
+        );
+        state.seen.extend_down(0, std::iter::empty());
+        let ids: Vec<(Id, i64)> = (0..300).map(|i| (Id::of(&format!("e{i}")), i * 60_000_000)).collect();
+        for round in ids.chunks(50) {
+            state.hold_pending(round).unwrap();
+        }
+        assert!(state.on_disk().0 > 0, "the rounds spilled");
+        state.record_commit(1, &ids).unwrap();
+        assert_eq!(state.held(), 300, "every id held once, none brought back into memory");
+        // after a reset (a failed commit, a reload) the next commit's ids are taken in again
+        state.reset();
+        state.seen.extend_down(0, std::iter::empty());
+        state.record_commit(2, &ids).unwrap();
+        assert_eq!(state.held(), 300);
+        assert!(ids.iter().all(|(id, _)| state.seen.contains_id(*id).unwrap()));
     }
 
     #[test]

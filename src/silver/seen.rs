@@ -159,7 +159,10 @@ impl SeenIds {
     }
 
     pub fn contains(&self, key: &str) -> Result<bool> {
-        let id = Id::of(key);
+        self.contains_id(Id::of(key))
+    }
+
+    pub fn contains_id(&self, id: Id) -> Result<bool> {
         Ok(self.ids.contains_key(&id) || self.runs.contains(id.into())?)
     }
 

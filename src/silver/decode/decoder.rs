@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -22,7 +23,14 @@ pub struct Decoder {
     /// The data contracts (`silver.iglu_resolver`): the format's self-describing columns are
     /// checked against their Iglu schemas after it decoded a record.
     contracts: Option<Arc<Contracts>>,
+    /// Text bytes per row of each output column in the last decode, plus an eighth: the next
+    /// decode sizes its builders from it. Grown by doubling instead, a column's buffer was copied
+    /// several times a round and ended up to twice its size (both cost silver CPU and memory).
+    widths: Arc<Vec<AtomicUsize>>,
 }
+
+/// Bytes per row a column's buffer starts with before any decode has measured it.
+const FIRST_WIDTH: usize = 16;
 
 impl Decoder {
     /// The decoder the table definition names (`decoder = "json"` by default).
@@ -49,7 +57,8 @@ impl Decoder {
             Field::new(col::SUB_SEQUENCE, DataType::Int64, false),
         ];
         cols.extend(format.columns().iter().map(|name| Field::new(name, DataType::Utf8, true)));
-        Self { format, max_record_bytes, schema: Arc::new(Schema::new(cols)), contracts: None }
+        let widths = Arc::new(format.columns().iter().map(|_| AtomicUsize::new(FIRST_WIDTH)).collect());
+        Self { format, max_record_bytes, schema: Arc::new(Schema::new(cols)), contracts: None, widths }
     }
 
     /// The table's text columns of self-describing JSON (the format's envelopes the table has
@@ -99,7 +108,17 @@ impl Decoder {
         let width = self.format.columns().len();
         let mut error = StringBuilder::with_capacity(n, 0);
         let mut detail = StringBuilder::with_capacity(n, 0);
-        let mut cols: Vec<StringBuilder> = (0..width).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
+        // (never more than the batch's own bytes: one round of huge records must not make the
+        // next round of many small ones reserve its width for every row)
+        let input_bytes = match (data.value_offsets().first(), data.value_offsets().last()) {
+            (Some(first), Some(last)) => usize::try_from(last - first).unwrap_or(0),
+            _ => 0,
+        };
+        let capacity = |j: usize| {
+            let w = self.widths.get(j).map_or(FIRST_WIDTH, |w| w.load(Ordering::Relaxed));
+            n.saturating_mul(w).min(input_bytes)
+        };
+        let mut cols: Vec<StringBuilder> = (0..width).map(|j| StringBuilder::with_capacity(n, capacity(j))).collect();
         let mut values: Vec<Option<Cow<'_, str>>> = vec![None; width];
         for i in 0..n {
             values.iter_mut().for_each(|v| *v = None);
@@ -139,6 +158,12 @@ impl Decoder {
             lineage(col::SEQUENCE_NUMBER)?,
             lineage(col::SUB_SEQUENCE)?,
         ];
+        if n > 0 {
+            for (c, w) in cols.iter().zip(self.widths.iter()) {
+                let per_row = c.values_slice().len().div_ceil(n);
+                w.store(per_row + per_row / 8 + 1, Ordering::Relaxed);
+            }
+        }
         out.extend(cols.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef));
         Ok(RecordBatch::try_new(self.schema.clone(), out)?)
     }
@@ -225,5 +250,43 @@ mod tests {
             "{}",
             detail.value(1)
         );
+    }
+
+    fn batch(lines: &[String]) -> RecordBatch {
+        let recs: Vec<Record> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Record {
+                data: bytes::Bytes::from(l.clone().into_bytes()),
+                position: Position::new(SequenceNumber::from_u64(i as u64 + 1), 0),
+                partition_key: String::new(),
+                arrival_ts_micros: 0,
+                defect: None,
+            })
+            .collect();
+        to_batch(&ShardId::new("s").unwrap(), &recs, 0).unwrap()
+    }
+
+    #[test]
+    fn builders_are_sized_from_the_last_decode_and_never_past_the_input() {
+        let defs = load_defs(None).unwrap();
+        let dec = Decoder::for_table(&defs[0], 1 << 20);
+        let event = |id: usize, url: &str| {
+            format!(r#"{{"event_id":"e{id}","collector_tstamp":"t","event":"x","platform":"web","page_url":"{url}"}}"#)
+        };
+        let url_col = dec.format.columns().iter().position(|c| c == "page_url").unwrap();
+        // a round of long values teaches a wide page_url column...
+        let long = "u".repeat(10_000);
+        let first = dec.decode(&batch(&[event(0, &long), event(1, &long)]), 0).unwrap();
+        assert!(dec.widths[url_col].load(Ordering::Relaxed) > 10_000);
+        // ...which a round of many short records does not reserve per row: its capacity stops
+        // at the batch's own bytes, and the values come out the same as from a fresh decoder
+        let short: Vec<String> = (0..1000).map(|i| event(i, "/a")).collect();
+        let again = dec.decode(&batch(&short), 2).unwrap();
+        let fresh = Decoder::for_table(&defs[0], 1 << 20).decode(&batch(&short), 2).unwrap();
+        assert_eq!(again, fresh);
+        assert_eq!(first.num_rows(), 2);
+        let w = dec.widths[url_col].load(Ordering::Relaxed);
+        assert!((2..=4).contains(&w), "learnt from the last round: {w}");
     }
 }
