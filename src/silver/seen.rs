@@ -214,14 +214,20 @@ impl SeenIds {
         // ids of the median minute go too when fewer than a quarter would go without them
         let below = self.ids.values().filter(|m| **m < median).count();
         let cut = if below >= self.ids.len() / 4 { median } else { median.saturating_add(1) };
+        // Drained and refilled rather than `retain`ed: removing half of a full table in place
+        // leaves tombstones that count as used, so the next inserts ran out of room with more
+        // than half the slots live and the table doubled (105 MB at a 64 MiB budget in the 10M
+        // backlog's peak heap). A drained table keeps its allocation and starts clean.
         let mut spilled = Vec::with_capacity(self.ids.len() / 2);
-        self.ids.retain(|id, m| {
-            let keep = *m >= cut;
-            if !keep {
-                spilled.push(((*id).into(), *m));
+        let mut kept = Vec::with_capacity(self.ids.len() - below);
+        for (id, m) in self.ids.drain() {
+            if m >= cut {
+                kept.push((id, m));
+            } else {
+                spilled.push((id.into(), m));
             }
-            keep
-        });
+        }
+        self.ids.extend(kept);
         let floor = self.lo.map_or(i32::MIN, minute_of);
         let n = spilled.len();
         self.runs.spill(spilled, floor)?;
@@ -301,6 +307,23 @@ mod tests {
     }
 
     #[test]
+    fn spilling_a_nearly_full_table_does_not_leave_it_to_double() {
+        // 1,700 ids of budget fill 95 % of the 1,792 slots of a 2,048-bucket table: spilling
+        // half of it in place left tombstones, and the next inserts doubled the table
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = SeenIds::new(1700 * BYTES_PER_ID, tmp.path().to_path_buf());
+        s.extend_down(0, std::iter::empty());
+        let fits = HashMap::<Id, i32, BuildHasherDefault<IdHasher>>::with_capacity_and_hasher(1701, Default::default())
+            .capacity();
+        for i in 0..50_000 {
+            s.insert(&format!("k{i}"), i * MIN / 100);
+            s.settle().unwrap();
+            assert!(s.ids.capacity() <= fits, "{} slots for a budget of 1,700 ids after {i} ids", s.ids.capacity());
+        }
+        assert_eq!(s.len(), 50_000);
+    }
+
+    #[test]
     fn past_the_budget_ids_go_to_disk_and_stay_exact() {
         let tmp = tempfile::tempdir().unwrap();
         let mut s = SeenIds::new(1000 * BYTES_PER_ID, tmp.path().to_path_buf());
@@ -311,6 +334,11 @@ mod tests {
             s.settle().unwrap();
         }
         assert!(s.ids.len() <= 1000, "memory follows the budget: {} in the hash table", s.ids.len());
+        // and so does the table's allocation: spilling must not leave it to double
+        let fits_budget =
+            HashMap::<Id, i32, BuildHasherDefault<IdHasher>>::with_capacity_and_hasher(1001, Default::default())
+                .capacity();
+        assert!(s.ids.capacity() <= fits_budget, "{} slots for a budget of 1000 ids", s.ids.capacity());
         let (on_disk, runs) = s.on_disk();
         assert_eq!(s.len(), 20_000);
         assert!(on_disk >= 19_000 && runs <= 6, "{on_disk} ids in {runs} runs");
