@@ -228,18 +228,7 @@ mod tests {
             event("\"b\""),
             r#"{"event_id":"e","collector_tstamp":"t","event":"x","platform":"web"}"#.into(),
         ];
-        let recs: Vec<Record> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Record {
-                data: bytes::Bytes::from(l.clone().into_bytes()),
-                position: Position::new(SequenceNumber::from_u64(i as u64 + 1), 0),
-                partition_key: String::new(),
-                arrival_ts_micros: 0,
-                defect: None,
-            })
-            .collect();
-        let bronze = to_batch(&ShardId::new("s").unwrap(), &recs, 0).unwrap();
+        let bronze = batch(&lines);
         let out = tokio::task::block_in_place(|| dec.decode(&bronze, 0)).unwrap();
         let err = out.column_by_name(ERROR).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
         let detail = out.column_by_name(ERROR_DETAIL).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
