@@ -284,6 +284,18 @@ impl LeaseTable {
         self.lock().get(shard).is_some_and(|h| Instant::now() >= h.silver_after)
     }
 
+    /// The lease epoch of `shard` when this worker's silver may work on it (see
+    /// [`silver_ready`](Self::silver_ready)): a shard lost and taken again has a new epoch.
+    pub fn silver_ready_epoch(&self, shard: &ShardId) -> Option<u64> {
+        self.lock().get(shard).filter(|h| Instant::now() >= h.silver_after).map(|h| h.epoch)
+    }
+
+    /// Every shard silver may work on now, with its lease epoch.
+    pub fn silver_ready_epochs(&self) -> std::collections::BTreeMap<ShardId, u64> {
+        let now = Instant::now();
+        self.lock().iter().filter(|(_, h)| now >= h.silver_after).map(|(s, h)| (s.clone(), h.epoch)).collect()
+    }
+
     pub fn held(&self) -> Vec<ShardId> {
         self.lock().keys().cloned().collect()
     }

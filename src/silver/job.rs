@@ -21,7 +21,7 @@ use super::discover::{self, Budget};
 use super::entities::Entities;
 use super::pending::{PendingCommit, RoundOutcome};
 use super::read::read;
-use super::scope::SilverScope;
+use super::scope::{OpenedScope, SilverScope};
 use super::sql::Transform;
 use super::transform::{self, Needs};
 use crate::bronze::encode::col;
@@ -106,7 +106,7 @@ pub struct SilverJob {
 impl SilverJob {
     /// Open a commit for `t` on its tables as just loaded.
     pub fn open(&self, good: Table, bad: Table) -> Result<PendingCommit> {
-        PendingCommit::open(good, bad)
+        PendingCommit::open(good, bad, self.scope.open())
     }
 
     /// One more round of `t` into `pending`: the bronze past the pending progress is read,
@@ -119,7 +119,7 @@ impl SilverJob {
         let frontier = pending.frontier();
         let mut phases = Phases::start();
         let sweep = self.sweep_due(t, true)?;
-        let (planned, list_requests) = self.discover(&low, &frontier, sweep).await?;
+        let (planned, list_requests) = self.discover(&low, &frontier, sweep, &pending.scope).await?;
         if planned.is_empty() {
             if pending.is_empty() {
                 *t.quiet() = Some((low, frontier));
@@ -229,7 +229,7 @@ impl SilverJob {
         if self.sweep_due(t, false)? {
             return Ok(true);
         }
-        let (planned, _) = self.discover(&after, &frontier, false).await?;
+        let (planned, _) = self.discover(&after, &frontier, false, &OpenedScope::All).await?;
         Ok(!planned.is_empty())
     }
 
@@ -250,18 +250,25 @@ impl SilverJob {
     /// The objects of the next batch: bronze listed from the earliest active frontier (or all
     /// of it, `sweep`), and once more from further back when a shard's objects were found
     /// outside what that listing covers for it (`discover.rs`). Returns the plan and the list
-    /// requests made.
+    /// requests made. Only the shards `opened` lets a commit plan are planned.
     async fn discover(
         &self,
         after: &Watermarks,
         frontier: &Frontier,
         sweep: bool,
+        opened: &OpenedScope,
     ) -> Result<(BTreeMap<ShardId, Vec<BronzeObject>>, usize)> {
         let start = if sweep { None } else { discover::listing_start(frontier, self.horizon_hours) };
         let listing = self.store.list_from(&self.stream, start).await?;
         let mut requests = listing.requests;
-        let plan =
-            discover::plan(self.in_scope(listing.objects), after, frontier, start, self.horizon_hours, self.budget);
+        let plan = discover::plan(
+            self.in_scope(listing.objects, opened),
+            after,
+            frontier,
+            start,
+            self.horizon_hours,
+            self.budget,
+        );
         if plan.blocked.is_empty() || start.is_none() {
             return Ok((plan.objects, requests));
         }
@@ -273,15 +280,22 @@ impl SilverJob {
         );
         let listing = self.store.list_from(&self.stream, wider).await?;
         requests += listing.requests;
-        let plan =
-            discover::plan(self.in_scope(listing.objects), after, frontier, wider, self.horizon_hours, self.budget);
+        let plan = discover::plan(
+            self.in_scope(listing.objects, opened),
+            after,
+            frontier,
+            wider,
+            self.horizon_hours,
+            self.budget,
+        );
         Ok((plan.objects, requests))
     }
 
-    /// The listed objects of the shards this worker's silver works on.
-    fn in_scope(&self, mut objects: Vec<BronzeObject>) -> Vec<BronzeObject> {
+    /// The listed objects of the shards this worker's silver works on (and a commit opened
+    /// with `opened` may plan).
+    fn in_scope(&self, mut objects: Vec<BronzeObject>, opened: &OpenedScope) -> Vec<BronzeObject> {
         if !matches!(self.scope, SilverScope::All) {
-            objects.retain(|o| self.scope.covers(&o.key.shard));
+            objects.retain(|o| self.scope.covers_since(opened, &o.key.shard));
         }
         objects
     }

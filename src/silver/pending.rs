@@ -17,6 +17,7 @@ use iceberg::table::Table;
 
 use super::batch::{BatchReport, SilverBatch};
 use super::dedup_rebase::{DEDUP_DROPS, NoIdTwice, ROWS};
+use super::scope::OpenedScope;
 use super::seen::Id;
 use super::table_files::TableFiles;
 use crate::catalog::commit::{Change, RebaseGuard, TableCommit};
@@ -62,6 +63,8 @@ pub struct PendingCommit {
     pub frontier_base: Frontier,
     /// Snapshots read to find the progress (1 when floe committed last; for the benchmarks).
     pub progress_snapshots: usize,
+    /// The shards the commit may plan: those in scope when it opened (`scope.rs`).
+    pub scope: OpenedScope,
     /// The table's snapshot when the commit was opened (what another writer's commits are
     /// checked from, `dedup_rebase.rs`).
     planned_on: Option<i64>,
@@ -72,9 +75,10 @@ pub struct PendingCommit {
 
 impl PendingCommit {
     /// Open a commit on the tables as just loaded.
-    pub fn open(good: Table, bad: Table) -> Result<Self> {
+    pub fn open(good: Table, bad: Table, scope: OpenedScope) -> Result<Self> {
         let (p_good, p_bad) = (progress(&good), progress(&bad));
         Ok(Self {
+            scope,
             frontier_base: p_good.frontier.lower_of(&p_bad.frontier),
             progress_snapshots: p_good.snapshots_read.max(p_bad.snapshots_read),
             planned_on: good.metadata().current_snapshot_id(),

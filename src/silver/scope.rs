@@ -8,7 +8,14 @@
 //! commit what it had gathered of the shard, so the range is not decoded twice. A shard that ended keeps its lease until this worker's
 //! silver has committed it to its end ([`crate::model::SilverReach::has_finished`]); the lease coordinator
 //! asks before it gives an ended lease back.
+//!
+//! A commit plans only the shards that were in scope when it opened ([`OpenedScope`]): it
+//! plans after the watermarks it read then, and a shard that joins later (a lease handed over
+//! by a worker that committed it meanwhile) would be planned from a stale watermark, so the
+//! whole commit would fail its re-check. Such a shard waits for the next commit, which opens
+//! on the freshly loaded table.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::checkpoint::dynamodb::LeaseTable;
@@ -24,11 +31,35 @@ pub enum SilverScope {
     Leased(Arc<LeaseTable>),
 }
 
+/// The shards a commit may plan: those in scope when it was opened, at the lease epoch they
+/// had then (a shard lost and taken back meanwhile may have been committed by another worker).
+#[derive(Clone, Debug, Default)]
+pub enum OpenedScope {
+    /// Nothing beyond the scope as it is now: without leases, or a look with no commit open.
+    #[default]
+    All,
+    /// The shards silver was ready for when the commit opened, with their lease epochs.
+    Held(BTreeMap<ShardId, u64>),
+}
+
 impl SilverScope {
-    pub fn covers(&self, shard: &ShardId) -> bool {
+    /// What a commit opened now may plan over.
+    pub fn open(&self) -> OpenedScope {
         match self {
-            SilverScope::All => true,
-            SilverScope::Leased(t) => t.silver_ready(shard),
+            SilverScope::All => OpenedScope::All,
+            SilverScope::Leased(t) => OpenedScope::Held(t.silver_ready_epochs()),
+        }
+    }
+
+    /// Whether a commit opened with `opened` may plan `shard` now: in scope now and then, at
+    /// the same lease epoch.
+    pub fn covers_since(&self, opened: &OpenedScope, shard: &ShardId) -> bool {
+        match (self, opened) {
+            (SilverScope::All, _) => true,
+            (SilverScope::Leased(t), OpenedScope::All) => t.silver_ready(shard),
+            (SilverScope::Leased(t), OpenedScope::Held(then)) => {
+                t.silver_ready_epoch(shard).is_some_and(|e| then.get(shard) == Some(&e))
+            }
         }
     }
 
