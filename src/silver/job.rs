@@ -261,14 +261,10 @@ impl SilverJob {
         let start = if sweep { None } else { discover::listing_start(frontier, self.horizon_hours) };
         let listing = self.store.list_from(&self.stream, start).await?;
         let mut requests = listing.requests;
-        let plan = discover::plan(
-            self.in_scope(listing.objects, opened),
-            after,
-            frontier,
-            start,
-            self.horizon_hours,
-            self.budget,
-        );
+        let plan_from = |objects, start| {
+            discover::plan(self.in_scope(objects, opened), after, frontier, start, self.horizon_hours, self.budget)
+        };
+        let plan = plan_from(listing.objects, start);
         if plan.blocked.is_empty() || start.is_none() {
             return Ok((plan.objects, requests));
         }
@@ -280,15 +276,7 @@ impl SilverJob {
         );
         let listing = self.store.list_from(&self.stream, wider).await?;
         requests += listing.requests;
-        let plan = discover::plan(
-            self.in_scope(listing.objects, opened),
-            after,
-            frontier,
-            wider,
-            self.horizon_hours,
-            self.budget,
-        );
-        Ok((plan.objects, requests))
+        Ok((plan_from(listing.objects, wider).objects, requests))
     }
 
     /// The listed objects of the shards this worker's silver works on (and a commit opened
