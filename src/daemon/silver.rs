@@ -67,6 +67,8 @@ impl SilverLoop {
             let stopping = ctl.cancel.is_cancelled();
             let idle_before = *ctl.sources_idle.borrow_and_update();
             let mut progressed = false;
+            // a commit made because the sources are drained or a stop was asked
+            let mut drained_commit = false;
             let mut failure = None;
             for (t, slot) in self.job.tables.iter().zip(pending.iter_mut()) {
                 let step = if stopping { Ok(Step::Idle) } else { self.step(t, slot).await };
@@ -81,7 +83,12 @@ impl SilverLoop {
                         let due = slot
                             .as_ref()
                             .is_some_and(|p| p.is_due(&self.policy) || ((flush || handed_over(p)) && !p.is_empty()));
-                        if due { self.commit(t, slot).await.map(|_| ()) } else { Ok(()) }
+                        if due {
+                            drained_commit |= flush;
+                            self.commit(t, slot).await.map(|_| ())
+                        } else {
+                            Ok(())
+                        }
                     }
                     Err(e) => Err(e),
                 };
@@ -134,6 +141,11 @@ impl SilverLoop {
             }
             if progressed {
                 backoff = batch_backoff();
+                continue;
+            }
+            // A commit only plans the shards it opened with (`silver/scope.rs`): shards whose
+            // lease came over while it was open are looked at by a fresh commit before ending.
+            if drained_commit {
                 continue;
             }
             let all_committed = pending.iter().all(Option::is_none);
