@@ -174,11 +174,13 @@ impl SilverLoop {
             if !self.job.has_work(t).await? {
                 return Ok(Step::Idle);
             }
+            // the scope before the tables: see `SilverJob::open`
+            let scope = self.job.scope.open();
             let catalog = self.committer.catalog();
             let good = catalog.load_table(&t.managed.ident).await?;
             let bad = catalog.load_table(&t.managed.bad_ident).await?;
             let started = std::time::Instant::now();
-            let opened = self.job.open(good, bad)?;
+            let opened = self.job.open(good, bad, scope)?;
             if let Some(reach) = &self.reach {
                 reach.publish(&t.managed.def.name, &opened.after_good().lower_of(&opened.after_bad()));
             }

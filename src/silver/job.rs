@@ -104,9 +104,12 @@ pub struct SilverJob {
 }
 
 impl SilverJob {
-    /// Open a commit for `t` on its tables as just loaded.
-    pub fn open(&self, good: Table, bad: Table) -> Result<PendingCommit> {
-        PendingCommit::open(good, bad, self.scope.open())
+    /// Open a commit on the tables as just loaded, planning over `scope`: the scope taken
+    /// *before* they were loaded. A lease that arrives between the two is then left to the next
+    /// commit; taken after, its shard could join with a watermark read before its old holder's
+    /// last commit (which comes before the old holder gives the lease back).
+    pub fn open(&self, good: Table, bad: Table, scope: OpenedScope) -> Result<PendingCommit> {
+        PendingCommit::open(good, bad, scope)
     }
 
     /// One more round of `t` into `pending`: the bronze past the pending progress is read,
