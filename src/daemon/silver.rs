@@ -67,7 +67,7 @@ impl SilverLoop {
             let stopping = ctl.cancel.is_cancelled();
             let idle_before = *ctl.sources_idle.borrow_and_update();
             let mut progressed = false;
-            // a commit made because the sources are drained or a stop was asked
+            // a commit made because the sources are drained (a stop returns before it is read)
             let mut drained_commit = false;
             let mut failure = None;
             for (t, slot) in self.job.tables.iter().zip(pending.iter_mut()) {
