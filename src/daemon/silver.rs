@@ -199,7 +199,7 @@ impl SilverLoop {
     /// Commit `t`'s pending commit: the bad-rows table's snapshot, then the table's.
     async fn commit(&self, t: &TableJob, slot: &mut Option<PendingCommit>) -> Result<Option<BatchReport>> {
         let Some(pending) = slot.take() else { return Ok(None) };
-        let batch = pending.finish(&t.managed).await?;
+        let batch = pending.finish(&t.managed, t.dedup.clone()).await?;
         let ends = batch.commits.last().map(|c| c.ends_at.clone()).unwrap_or_default();
         crate::crashpoint::hit(crate::crashpoint::SILVER_BEFORE_COMMIT);
         crate::crashpoint::pause(crate::crashpoint::SILVER_BEFORE_COMMIT);

@@ -49,8 +49,9 @@ pub struct DedupState {
     /// The snapshot the state reflects (`None`: the empty table); meaningful once `loaded`.
     synced_to: Option<i64>,
     loaded: bool,
-    /// Snapshots this process committed since `synced_to`: their ids are in already.
-    own: HashSet<i64>,
+    /// Snapshots since `synced_to` whose ids are in already: this process's commits, and other
+    /// writers' snapshots a commit's rebase check read ([`learn`](Self::learn)).
+    known: HashSet<i64>,
     /// The state forgot everything (a reset or a reload) since it last recorded a commit: the
     /// next commit's ids held before that are gone and must be taken in again.
     forgot: bool,
@@ -61,7 +62,7 @@ impl DedupState {
     pub fn new(def: DedupDef, lookback: Duration, budget_bytes: u64, spill_dir: PathBuf) -> Self {
         let window = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX / 4);
         let seen = SeenIds::new(budget_bytes, spill_dir);
-        Self { def, window, seen, synced_to: None, loaded: false, own: HashSet::new(), forgot: false }
+        Self { def, window, seen, synced_to: None, loaded: false, known: HashSet::new(), forgot: false }
     }
 
     pub fn key(&self) -> &str {
@@ -106,7 +107,7 @@ impl DedupState {
         }
         self.synced_to = current;
         self.loaded = true;
-        self.own.clear();
+        self.known.clear();
         let from = earliest.saturating_sub(self.window);
         let missing_below = match self.seen.lo() {
             None => Some(None),
@@ -151,12 +152,29 @@ impl DedupState {
             let id = at?;
             let snapshot = meta.snapshot_by_id(id)?;
             // a replace (compaction) holds the same rows as before it: no id to learn
-            if !self.own.contains(&id) && snapshot.summary().operation != iceberg::spec::Operation::Replace {
+            if !self.known.contains(&id) && snapshot.summary().operation != iceberg::spec::Operation::Replace {
                 foreign.push(id);
             }
             at = snapshot.parent_snapshot_id();
         }
         None
+    }
+
+    /// Another writer's snapshot `snapshot_id`, which added `ids`, read by a commit's rebase check
+    /// (`dedup_rebase.rs`) after this state was prepared: its ids go in now, and the next
+    /// [`prepare`](Self::prepare) does not read the snapshot again. With several workers every
+    /// commit of one lands during the other's open commit, so each snapshot was read twice.
+    /// A state not loaded (reset since) learns nothing: its next `prepare` reads the table.
+    pub fn learn(&mut self, snapshot_id: i64, ids: &[(Id, i64)]) -> Result<()> {
+        if !self.loaded {
+            return Ok(());
+        }
+        for (id, t) in ids {
+            self.seen.insert_id(*id, *t);
+        }
+        self.seen.settle()?;
+        self.known.insert(snapshot_id);
+        Ok(())
     }
 
     /// Whether `key` is committed (after [`prepare`](Self::prepare)).
@@ -180,7 +198,7 @@ impl DedupState {
         self.forgot = true;
         self.loaded = false;
         self.synced_to = None;
-        self.own.clear();
+        self.known.clear();
     }
 
     /// This process committed the rows of `ids` (see [`ids_of`]) as `snapshot_id`. Only now may
@@ -195,7 +213,7 @@ impl DedupState {
         if std::mem::take(&mut self.forgot) {
             self.hold_pending(ids)?;
         }
-        self.own.insert(snapshot_id);
+        self.known.insert(snapshot_id);
         if let Some(earliest) = ids.iter().map(|(_, t)| *t).min() {
             let evicted = self.seen.evict(earliest.saturating_sub(self.window), self.window);
             if evicted > 0 {
@@ -410,6 +428,25 @@ mod tests {
         state.record_commit(2, &ids).unwrap();
         assert_eq!(state.held(), 300);
         assert!(ids.iter().all(|(id, _)| state.seen.contains_id(*id).unwrap()));
+    }
+
+    #[test]
+    fn another_writers_snapshot_read_at_commit_is_learned_once_and_only_by_a_loaded_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let def = DedupDef { key: "event_id".into(), time: "collector_tstamp".into() };
+        let mut state = DedupState::new(def, Duration::from_secs(86_400), 1 << 20, tmp.path().into());
+        let theirs: Vec<(Id, i64)> = (0..10).map(|i| (Id::of(&format!("t{i}")), i)).collect();
+        // not loaded (never prepared, or reset since): its next prepare reads the table anyway
+        state.learn(7, &theirs).unwrap();
+        assert_eq!(state.held(), 0);
+        assert!(!state.known.contains(&7));
+        state.loaded = true;
+        state.seen.extend_down(0, std::iter::empty());
+        state.learn(7, &theirs).unwrap();
+        assert!(theirs.iter().all(|(id, _)| state.seen.contains_id(*id).unwrap()));
+        assert!(state.known.contains(&7), "the next prepare does not read snapshot 7 again");
+        state.reset();
+        assert!(state.known.is_empty() && state.held() == 0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use iceberg::scan::{ArrowRecordBatchStream, FileScanTask};
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
+use super::dedup::DedupState;
 use super::dedup_read::{added_files_ids, row_ids};
 use super::seen::Id;
 use super::writer::OpenFiles;
@@ -38,6 +39,18 @@ pub struct NoIdTwice {
     rows: u64,
     dedup_drops: u64,
     state: Mutex<Found>,
+    /// The table's dedup state: what the check reads of another writer's snapshot goes into it,
+    /// so the next commit does not read that snapshot again to learn it.
+    learns: Option<Learns>,
+}
+
+/// [`NoIdTwice::learns`], shown by `Debug` only as being there.
+struct Learns(Arc<tokio::sync::Mutex<DedupState>>);
+
+impl std::fmt::Debug for Learns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dedup state")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,9 +66,16 @@ struct Found {
 }
 
 impl NoIdTwice {
-    /// `rows` and `dedup_drops`: the batch's counters in its summary.
-    pub fn new(def: DedupDef, added: Arc<Vec<(Id, i64)>>, rows: u64, dedup_drops: u64) -> Self {
-        Self { def, added, rows, dedup_drops, state: Mutex::new(Found::default()) }
+    /// `rows` and `dedup_drops`: the batch's counters in its summary; `learns`: the dedup state
+    /// to give what the check reads.
+    pub fn new(
+        def: DedupDef,
+        added: Arc<Vec<(Id, i64)>>,
+        rows: u64,
+        dedup_drops: u64,
+        learns: Option<Arc<tokio::sync::Mutex<DedupState>>>,
+    ) -> Self {
+        Self { def, added, rows, dedup_drops, state: Mutex::new(Found::default()), learns: learns.map(Learns) }
     }
 
     fn found(&self) -> Result<std::sync::MutexGuard<'_, Found>> {
@@ -71,6 +91,9 @@ impl RebaseCheck for NoIdTwice {
         }
         let mut files = 0;
         let theirs = added_files_ids(table, snapshot_id, &self.def, &mut files).await?;
+        if let Some(Learns(state)) = &self.learns {
+            state.lock().await.learn(snapshot_id, &theirs)?;
+        }
         let mut found = self.found()?;
         let Found { ids, shared, .. } = &mut *found;
         let ids = ids.get_or_insert_with(|| self.added.iter().map(|(id, _)| *id).collect());

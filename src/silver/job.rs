@@ -37,7 +37,7 @@ pub struct TableJob {
     pub transform: Transform,
     /// The committed ids (tables with a `[dedup]` section), kept across batches; the silver loop
     /// tells it about each commit it makes.
-    pub dedup: Option<Mutex<DedupState>>,
+    pub dedup: Option<Arc<Mutex<DedupState>>>,
     /// `silver.dedup_lookback`: how far back a re-send is still dropped.
     pub lookback: Duration,
     /// One typed column per Iglu schema (with data contracts configured).
@@ -55,7 +55,8 @@ impl TableJob {
     /// `budget`: the dedup state's memory, past which its ids go to runs under `spill_dir`.
     pub fn new(managed: ManagedTable, decoder: Decoder, transform: Transform, dedup: DedupMemory) -> Self {
         let DedupMemory { lookback, budget, spill_dir } = dedup;
-        let dedup = managed.def.dedup.clone().map(|d| Mutex::new(DedupState::new(d, lookback, budget, spill_dir)));
+        let dedup =
+            managed.def.dedup.clone().map(|d| Arc::new(Mutex::new(DedupState::new(d, lookback, budget, spill_dir))));
         Self {
             managed,
             decoder,

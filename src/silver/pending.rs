@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iceberg::table::Table;
+use tokio::sync::Mutex;
 
 use super::batch::{BatchReport, SilverBatch};
+use super::dedup::DedupState;
 use super::dedup_rebase::{DEDUP_DROPS, NoIdTwice, ROWS};
 use super::scope::OpenedScope;
 use super::seen::Id;
@@ -172,8 +174,9 @@ impl PendingCommit {
     }
 
     /// Close the files and turn the gathered rounds into the batch value: the bad-rows table's
-    /// commit first, then the table's.
-    pub async fn finish(self, m: &ManagedTable) -> Result<SilverBatch> {
+    /// commit first, then the table's. `dedup`: the table's dedup state, which takes in the ids
+    /// of other writers' snapshots the commit's rebase check reads.
+    pub async fn finish(self, m: &ManagedTable, dedup: Option<Arc<Mutex<DedupState>>>) -> Result<SilverBatch> {
         let bad_files = self.bad.close().await?;
         let good_files = self.good.close().await?;
         let a = self.acc;
@@ -193,7 +196,7 @@ impl PendingCommit {
         let new_ids = Arc::new(a.new_ids);
         let rebase = m.def.dedup.clone().map(|def| RebaseGuard {
             planned_on: self.planned_on,
-            check: Arc::new(NoIdTwice::new(def, new_ids.clone(), a.rows, a.dedup_drops)),
+            check: Arc::new(NoIdTwice::new(def, new_ids.clone(), a.rows, a.dedup_drops, dedup)),
         });
         let mut summary = BTreeMap::from([
             ("floe.records-in".to_string(), a.records_in.to_string()),

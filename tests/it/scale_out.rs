@@ -173,10 +173,11 @@ fn two_leased_workers_share_silver_by_shard_through_reshards_and_a_kill() {
     assert_eq!(done["bad_by_reason"], done["want_bad_by_reason"], "{done}");
 }
 
-/// Spawn `c` under GNU time, which writes the process's user and system CPU seconds to `cpu_file`.
+/// Spawn `c` under GNU time, which writes the process's user and system CPU seconds, its minor
+/// page faults and its peak RSS (KiB) to `cpu_file` ([`Usage::of`] reads them).
 fn timed(c: &std::process::Command, cpu_file: &std::path::Path) -> std::process::Child {
     let mut t = std::process::Command::new("/usr/bin/time");
-    t.arg("-f").arg("%U %S").arg("-o").arg(cpu_file).arg(c.get_program()).args(c.get_args());
+    t.arg("-f").arg("%U %S %R %M").arg("-o").arg(cpu_file).arg(c.get_program()).args(c.get_args());
     for (k, v) in c.get_envs() {
         match v {
             Some(v) => t.env(k, v),
@@ -187,16 +188,31 @@ fn timed(c: &std::process::Command, cpu_file: &std::path::Path) -> std::process:
     t.stdout(Stdio::piped()).stderr(log).spawn().expect("spawn /usr/bin/time floe")
 }
 
-fn cpu_of(file: &std::path::Path) -> f64 {
-    let text = std::fs::read_to_string(file).unwrap();
-    text.split_whitespace().filter_map(|w| w.parse::<f64>().ok()).sum()
+/// What GNU time reported for one worker (see [`timed`]).
+struct Usage {
+    cpu_s: f64,
+    minor_faults: f64,
+    max_rss_mib: f64,
+}
+
+impl Usage {
+    fn of(file: &std::path::Path) -> Usage {
+        let text = std::fs::read_to_string(file).unwrap();
+        // the last line: GNU time puts "Command exited with non-zero status" lines before it
+        let line = text.lines().last().unwrap_or_default();
+        let v: Vec<f64> = line.split_whitespace().map(|w| w.parse().unwrap()).collect();
+        assert_eq!(v.len(), 4, "GNU time's line: {line:?}");
+        Usage { cpu_s: v[0] + v[1], minor_faults: v[2], max_rss_mib: v[3] / 1024.0 }
+    }
 }
 
 /// The settings the container ships with, not the tests' fast ones (`Lake::floe`): how often a
-/// worker polls and commits is most of what a waiting worker costs. Reads are capped at 100
-/// records: kinesis-local serves about 1.5 MB/s, so a full page of 1,000 aggregates (~28 MB)
-/// outlasts the SDK's 20 s attempt timeout and every retry asks for it again.
+/// worker polls and commits is most of what a waiting worker costs, and the image's
+/// `GLIBC_TUNABLES` (read from the Dockerfile) decide how much memory each process faults in.
+/// Reads are capped at 100 records: kinesis-local serves about 1.5 MB/s, so a full page of 1,000
+/// aggregates (~28 MB) outlasts the SDK's 20 s attempt timeout and every retry asks for it again.
 fn shipped_defaults(c: &mut std::process::Command) {
+    c.env("GLIBC_TUNABLES", image_glibc_tunables());
     for knob in [
         "FLOE_BRONZE_FLUSH_RECORDS",
         "FLOE_BRONZE_FLUSH_INTERVAL",
@@ -208,6 +224,13 @@ fn shipped_defaults(c: &mut std::process::Command) {
         c.env_remove(knob);
     }
     c.env("FLOE_SOURCE_READ_RECORDS", "100");
+}
+
+/// The `GLIBC_TUNABLES` the container image sets (its Dockerfile's `ENV`).
+fn image_glibc_tunables() -> String {
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let (_, rest) = dockerfile.split_once("GLIBC_TUNABLES=").expect("the Dockerfile sets GLIBC_TUNABLES");
+    rest.split(|c: char| c.is_whitespace() || c == '\\').next().unwrap().to_string()
 }
 
 /// The figures of one configuration: workers run `--until-idle` side by side on their own lake.
@@ -228,6 +251,7 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         })
         .collect();
     let (mut cpu, mut commits, mut rebases, mut conflicts, mut records, mut read) = (0.0, 0, 0, 0, 0, 0);
+    let (mut faults, mut rss) = (0.0, Vec::new());
     let mut commit_drops = 0;
     // why batches failed (a conflict's message names the shard that moved), from the logs
     let mut failures = Vec::new();
@@ -235,7 +259,10 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "a worker failed");
         let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-        cpu += cpu_of(&file);
+        let usage = Usage::of(&file);
+        cpu += usage.cpu_s;
+        faults += usage.minor_faults;
+        rss.push(usage.max_rss_mib.round());
         commits += n(&s["counters"]["silver_batches"]);
         rebases += n(&s["counters"]["commit_rebases"]);
         conflicts += n(&s["counters"]["batch_conflicts"]);
@@ -260,6 +287,8 @@ fn measure(aws: &AwsLake, stream: &str, workers: &[&str], report: &Value, puts: 
         "rebases_per_100_commits": 100.0 * rebases as f64 / commits.max(1) as f64,
         "conflicts_per_100_commits": 100.0 * conflicts as f64 / commits.max(1) as f64,
         "commit_dedup_drops": commit_drops,
+        "minor_page_faults": faults,
+        "peak_rss_mib_per_worker": rss,
         "batch_failures": failures,
     })
 }
@@ -427,7 +456,7 @@ fn idle_cost_of_a_waiting_worker() {
     assert!(term.success());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "the worker failed");
-    let cpu = cpu_of(&file);
+    let cpu = Usage::of(&file).cpu_s;
     println!(
         "idle benchmark: {}",
         json!({"seconds": secs, "cpu_s": cpu, "cpu_s_per_minute": cpu * 60.0 / secs as f64, "core_share": cpu / secs as f64})
